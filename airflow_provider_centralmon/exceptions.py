@@ -1,0 +1,159 @@
+"""Errors raised by the Central Monitoring provider.
+
+Every error derives from :class:`CentralMonitoringError`, so a DAG can catch the whole family
+in one ``except``. The tree::
+
+    CentralMonitoringError
+    ├── InvalidParameterError        bad operator, sensor or connection parameter (also ValueError)
+    │   └── InvalidWindowError       the time window cannot be exported as asked
+    ├── AuthenticationError          token endpoint refused the credentials, or a 401 twice
+    ├── PermissionDeniedError        403: the token lacks the route or scope
+    ├── BadRequestError              400: the service rejected the request body
+    ├── QuotaExhaustedError          429: the daily quota of a route is used up
+    │   └── QuotaFloorError          the last known quota is below the task's floor
+    ├── ServiceError                 5xx, gateway pages, network failures (retryable)
+    ├── ProtocolError                a reply that cannot be understood
+    └── BatchError                   a batch export failed, expired or never became ready
+
+``retryable`` says whether trying the same call again later can succeed without a change of
+configuration. No message or attribute ever carries a secret: tokens, the client secret,
+batch tokens, scroll ids and presigned URL signatures are left out where the error is built.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow_provider_centralmon._compat import AirflowException
+
+
+class CentralMonitoringError(AirflowException):
+    """Root of every error this provider raises.
+
+    :param message: one line a user can act on; never holds a secret
+    :param http_status: HTTP status of the reply that caused the error, if any (Airflow 3
+        reserves ``status_code`` on its exceptions for its own use)
+    :param request_id: the service's request id, which its support asks for
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        if self.request_id:
+            return f"{self.message} (request id {self.request_id})"
+        return self.message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only fields would be lost by the default pickling of exceptions, which
+        # replays only ``args``; executors pickle errors across process boundaries.
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+def _rebuild(
+    cls: type[CentralMonitoringError], message: str, state: dict[str, object]
+) -> CentralMonitoringError:
+    error = cls.__new__(cls)
+    CentralMonitoringError.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class InvalidParameterError(CentralMonitoringError, ValueError):
+    """A parameter of an operator, sensor, trigger or connection is not usable as given."""
+
+
+class InvalidWindowError(InvalidParameterError):
+    """The requested time window is empty, reversed, naive or reaches into the future."""
+
+
+class AuthenticationError(CentralMonitoringError):
+    """The credentials were refused, or the service rejected a freshly issued token.
+
+    :param oauth_error: the OAuth2 ``error`` code from the token endpoint, e.g. ``invalid_client``
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        oauth_error: str | None = None,
+        http_status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, http_status=http_status, request_id=request_id)
+        self.oauth_error = oauth_error
+
+
+class PermissionDeniedError(CentralMonitoringError):
+    """The token is valid but does not grant this route or scope (HTTP 403)."""
+
+
+class BadRequestError(CentralMonitoringError):
+    """The service rejected the request (HTTP 400).
+
+    :param detail: the service's own explanation, as sent
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str | None = None,
+        http_status: int | None = 400,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, http_status=http_status, request_id=request_id)
+        self.detail = detail
+
+
+class QuotaExhaustedError(CentralMonitoringError):
+    """The daily quota of a route is used up (HTTP 429); it resets at 00:00 UTC.
+
+    Retrying before the reset only spends time, so this error is not retryable.
+
+    :param remaining: the last remaining count the service reported, if any
+    :param resets_at: when the quota resets (timezone-aware, UTC)
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        remaining: int | None = None,
+        resets_at: datetime | None = None,
+        http_status: int | None = 429,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, http_status=http_status, request_id=request_id)
+        self.remaining = remaining
+        self.resets_at = resets_at
+
+
+class QuotaFloorError(QuotaExhaustedError):
+    """The task refused to spend quota: the last known remaining count is below its floor."""
+
+
+class ServiceError(CentralMonitoringError):
+    """The service or the network failed (5xx, gateway page, timeout, dropped connection)."""
+
+    retryable = True
+
+
+class ProtocolError(CentralMonitoringError):
+    """A reply could not be understood: malformed JSON, missing fields, a cursor that never ends."""
+
+
+class BatchError(CentralMonitoringError):
+    """A batch export failed, expired, or did not become ready in time."""
