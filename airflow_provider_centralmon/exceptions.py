@@ -13,6 +13,7 @@ in one ``except``. The tree::
     │   └── QuotaFloorError          the last known quota is below the task's floor
     ├── ServiceError                 5xx, gateway pages, network failures (retryable)
     ├── ProtocolError                a reply that cannot be understood
+    │   └── RecordTimeError          a record has no readable time and the policy is "fail"
     └── BatchError                   a batch export failed, expired or never became ready
 
 ``retryable`` says whether trying the same call again later can succeed without a change of
@@ -153,6 +154,27 @@ class ServiceError(CentralMonitoringError):
 
 class ProtocolError(CentralMonitoringError):
     """A reply could not be understood: malformed JSON, missing fields, a cursor that never ends."""
+
+
+class RecordTimeError(ProtocolError):
+    """A record carries no readable time in its time field, and untimed records must fail.
+
+    :param field: the time field that was read, e.g. ``@timestamp``
+    :param record_id: the record's ``_id``, when it has one
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str,
+        record_id: str | None = None,
+        http_status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, http_status=http_status, request_id=request_id)
+        self.field = field
+        self.record_id = record_id
 
 
 class BatchError(CentralMonitoringError):
