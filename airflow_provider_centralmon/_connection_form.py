@@ -34,6 +34,15 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": 'JSON object, operation name to path, e.g. {"scroll": "/v2/logs/scroll"}.',
         "schema": {"type": ["object", "null"], "format": "json"},
     },
+    "auth_method": {
+        "label": "Client authentication",
+        "description": "How the client id and secret reach the token endpoint.",
+        "schema": {
+            "type": ["string", "null"],
+            "enum": ["client_secret_post", "client_secret_basic"],
+            "default": "client_secret_post",
+        },
+    },
     "timeout": {
         "label": "Timeout (seconds)",
         "description": "Per-request timeout in seconds.",

@@ -15,6 +15,7 @@ in one ``except``. The tree::
     ├── ProtocolError                a reply that cannot be understood
     │   └── RecordTimeError          a record has no readable time and the policy is "fail"
     └── BatchError                   a batch export failed, expired or never became ready
+        └── PresignedUrlExpiredError a download URL expired: ask for fresh URLs
 
 ``retryable`` says whether trying the same call again later can succeed without a change of
 configuration. No message or attribute ever carries a secret: tokens, the client secret,
@@ -179,3 +180,14 @@ class RecordTimeError(ProtocolError):
 
 class BatchError(CentralMonitoringError):
     """A batch export failed, expired, or did not become ready in time."""
+
+
+class PresignedUrlExpiredError(BatchError):
+    """A presigned download URL has expired; ask the urls route again for fresh ones.
+
+    :param expired_at: when the URL stopped working (UTC), if its query string says
+    """
+
+    def __init__(self, message: str, *, expired_at: datetime | None = None) -> None:
+        super().__init__(message, http_status=403)
+        self.expired_at = expired_at

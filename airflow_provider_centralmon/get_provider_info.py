@@ -29,7 +29,7 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
-        "hooks": _modules("hooks.centralmon"),
+        "hooks": _modules("hooks.centralmon", "hooks.centralmon_async"),
         "connection-types": [
             {
                 "connection-type": "centralmon",

@@ -1,0 +1,283 @@
+"""Batch result files: the urls reply, presigned-URL expiry, and streaming a JSON array.
+
+A result file holds up to 100,000 OpenSearch hits in one JSON array. :class:`JsonArraySplitter`
+cuts the array into its elements while the bytes arrive, so only one element (plus one
+network chunk) is held at a time, and msgspec decodes each element on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import msgspec
+
+from airflow_provider_centralmon._compat import mask_secret
+from airflow_provider_centralmon.exceptions import (
+    BatchError,
+    CentralMonitoringError,
+    InvalidParameterError,
+    PresignedUrlExpiredError,
+    ProtocolError,
+    ServiceError,
+)
+from airflow_provider_centralmon.hooks._replies import RawReply, describe_body
+from airflow_provider_centralmon.hooks._settings import is_loopback
+from airflow_provider_centralmon.hooks._types import BatchFile, BatchStatus, CallMeta
+
+FAILED_STATUSES = frozenset(
+    {"failed", "failure", "error", "errored", "expired", "cancelled", "canceled", "aborted"}
+)
+# A single element larger than this is taken for a malformed array rather than buffered on.
+MAX_ELEMENT_BYTES = 64 * 1024 * 1024
+_COMPACT_AFTER_BYTES = 1024 * 1024
+_WHITESPACE = b" \t\r\n"
+# Where an object or array element may end: a closing bracket, then the separator.
+_CONTAINER_END = re.compile(rb"[}\]][ \t\r\n]*([,\]])")
+_SCALAR_END = re.compile(rb"[ \t\r\n]*([,\]])")
+
+
+def url_for_logs(url: str) -> str:
+    """Return a URL without its query string, whose signature is a credential."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
+
+
+class _QueryRedactingFilter(logging.Filter):
+    """Cut the query string off request lines that urllib3 logs at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                arg.split("?", 1)[0] + "?***" if isinstance(arg, str) and "?" in arg else arg
+                for arg in record.args
+            )
+        return True
+
+
+def redact_http_debug_logs() -> None:
+    """Keep presigned signatures out of urllib3's DEBUG request lines, once per process.
+
+    urllib3 logs each request's path with its query string; for a presigned URL that query
+    is a credential. Only the query of those lines is replaced; nothing else changes.
+    """
+    logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _QueryRedactingFilter) for f in logger.filters):
+        logger.addFilter(_QueryRedactingFilter())
+
+
+def mask_query(url: str) -> None:
+    """Register a presigned URL's query string with Airflow's secret masker.
+
+    HTTP libraries log request lines at DEBUG; the masker then shows ``***`` in task logs.
+    """
+    query = urlsplit(url).query
+    if query:
+        mask_secret(query)
+
+
+def presigned_expiry(url: str) -> datetime | None:
+    """Read when a presigned URL expires: ``Expires`` or ``X-Amz-Date`` + ``X-Amz-Expires``."""
+    query = {key.lower(): value for key, value in parse_qsl(urlsplit(url).query)}
+    try:
+        if "expires" in query:
+            return datetime.fromtimestamp(int(query["expires"]), tz=UTC)
+        if "x-amz-date" in query and "x-amz-expires" in query:
+            signed_at = datetime.strptime(query["x-amz-date"], "%Y%m%dT%H%M%SZ")
+            lifetime = timedelta(seconds=int(query["x-amz-expires"]))
+            return signed_at.replace(tzinfo=UTC) + lifetime
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def check_download_url(url: str) -> None:
+    """Refuse a download URL that is not https (plain http only on a loopback host)."""
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or not parts.hostname or parts.scheme not in ("http", "https"):
+        raise InvalidParameterError("A batch file URL must be an http(s) URL with a host name")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise InvalidParameterError(
+            f"Refusing to download {url_for_logs(url)} over plain http: only https is accepted "
+            "outside loopback hosts"
+        )
+
+
+def download_error(reply: RawReply, url: str, where: str, now: float) -> CentralMonitoringError:
+    """Build the exception for a failed download of a presigned URL.
+
+    :param reply: the reply of the storage service
+    :param url: the presigned URL (its query string is never quoted)
+    :param where: the URL as shown in messages
+    :param now: current time, epoch seconds
+    """
+    detail = describe_body(reply)
+    expires_at = presigned_expiry(url)
+    expired = expires_at is not None and expires_at.timestamp() <= now
+    # S3 answers 403 "Request has expired" for a signature past its lifetime.
+    if reply.status == 403 and (expired or "expired" in detail.lower()):
+        return PresignedUrlExpiredError(
+            f"{where} has expired"
+            + (f" (at {expires_at:%Y-%m-%d %H:%M:%S} UTC)" if expires_at else "")
+            + "; ask the batch urls route for fresh URLs",
+            expired_at=expires_at,
+        )
+    if reply.status >= 500:
+        return ServiceError(f"{where} answered {reply.status}: {detail}", http_status=reply.status)
+    return BatchError(f"{where} answered {reply.status}: {detail}", http_status=reply.status)
+
+
+def batch_status(payload: Any, meta: CallMeta) -> BatchStatus:
+    """Build the batch state from the urls route's payload."""
+    entries = payload.get("presigned_urls") if isinstance(payload, Mapping) else payload
+    if entries is None:
+        entries = []
+    if not isinstance(entries, list):
+        raise ProtocolError(
+            f"{meta.route} replied without a list of presigned_urls", request_id=meta.request_id
+        )
+    files = tuple(_batch_file(index, entry, meta) for index, entry in enumerate(entries))
+    for file in files:
+        if file.url:
+            mask_query(file.url)
+    # Limitation: what an export with no matching logs looks like is not documented; an empty
+    # list is reported as not ready, so a waiting caller times out instead of finishing empty.
+    ready = bool(files) and all(f.ready and f.status == "completed" for f in files)
+    failed = any(f.status in FAILED_STATUSES for f in files)
+    return BatchStatus(files=files, meta=meta, ready=ready, failed=failed)
+
+
+def _batch_file(index: int, entry: Any, meta: CallMeta) -> BatchFile:
+    if not isinstance(entry, Mapping):
+        raise ProtocolError(
+            f"{meta.route} replied with a presigned_urls entry that is not an object",
+            request_id=meta.request_id,
+        )
+    url = entry.get("presigned_url") or entry.get("url")
+    status = entry.get("status")
+    ready = entry.get("ready")
+    if isinstance(ready, str):
+        ready = ready.strip().lower() == "true"
+    count = next((entry[key] for key in ("record_count", "count", "total") if key in entry), None)
+    return BatchFile(
+        index=index,
+        time_range=entry.get("time_range"),
+        ready=ready is True,
+        status=str(status).strip().lower() if status is not None else None,
+        url=url if isinstance(url, str) and url else None,
+        expires_at=presigned_expiry(url) if isinstance(url, str) else None,
+        record_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
+    )
+
+
+class JsonArraySplitter:
+    """Cut a JSON array arriving in chunks into its decoded elements.
+
+    Each element ends at a bracket followed by a separator (or, for scalars, at a separator);
+    a candidate that does not decode ended inside a string or a nested value, so the search
+    goes on from there. Only a complete element ever decodes, so no state machine over every
+    byte is needed and decoding runs at msgspec's speed.
+
+    :param what: names the file in error messages (no query string)
+    """
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._buffer = bytearray()
+        self._pos = 0
+        self._element_start: int | None = None
+        self._scan_from = 0
+        self._started = False
+        self._finished = False
+        self._count = 0
+
+    def feed(self, chunk: bytes) -> list[Any]:
+        """Add bytes and return the elements completed by them."""
+        self._compact()
+        self._buffer += chunk
+        elements: list[Any] = []
+        while self._step(elements):
+            pass
+        return elements
+
+    def close(self) -> None:
+        """Confirm the array ended; raise :class:`ProtocolError` if it was cut short."""
+        if not self._finished:
+            raise ProtocolError(
+                f"{self._what} ended before its JSON array was complete "
+                f"({self._count} records read)"
+            )
+
+    def _step(self, elements: list[Any]) -> bool:
+        """Advance by one token; return False when more bytes are needed."""
+        if self._finished:
+            self._skip_whitespace()
+            if self._pos < len(self._buffer):
+                raise ProtocolError(f"{self._what} has data after its JSON array")
+            return False
+        if self._element_start is None:
+            return self._begin_element()
+        return self._end_element(self._element_start, elements)
+
+    def _begin_element(self) -> bool:
+        self._skip_whitespace()
+        if self._pos >= len(self._buffer):
+            return False
+        char = bytes(self._buffer[self._pos : self._pos + 1])
+        if not self._started:
+            if char != b"[":
+                raise ProtocolError(f"{self._what} does not hold a JSON array")
+            self._started = True
+            self._pos += 1
+            return True
+        if char == b"]" and self._count == 0:
+            self._finished = True
+            self._pos += 1
+            return True
+        if char in (b"]", b","):
+            raise ProtocolError(f"{self._what} holds a malformed JSON array")
+        self._element_start = self._pos
+        self._scan_from = self._pos + 1 if char in (b"{", b"[") else self._pos
+        return True
+
+    def _end_element(self, start: int, elements: list[Any]) -> bool:
+        container = bytes(self._buffer[start : start + 1]) in (b"{", b"[")
+        pattern = _CONTAINER_END if container else _SCALAR_END
+        match = pattern.search(self._buffer, self._scan_from)
+        if match is None:
+            if len(self._buffer) - start > MAX_ELEMENT_BYTES:
+                raise ProtocolError(f"{self._what} holds a malformed or oversized JSON element")
+            return False
+        end = match.start() + 1 if container else match.start()
+        try:
+            element = msgspec.json.decode(self._buffer[start:end])
+        except msgspec.DecodeError:
+            self._scan_from = match.start() + 1
+            return True
+        elements.append(element)
+        self._count += 1
+        self._element_start = None
+        self._pos = match.end()
+        self._finished = match.group(1) == b"]"
+        return True
+
+    def _skip_whitespace(self) -> None:
+        while self._pos < len(self._buffer) and self._buffer[self._pos] in _WHITESPACE:
+            self._pos += 1
+
+    def _compact(self) -> None:
+        # Drop consumed bytes now and then; deleting from the front of a bytearray is cheap
+        # only when it is done rarely.
+        keep_from = self._pos if self._element_start is None else self._element_start
+        if keep_from < _COMPACT_AFTER_BYTES:
+            return
+        del self._buffer[:keep_from]
+        self._pos -= keep_from
+        self._scan_from = max(0, self._scan_from - keep_from)
+        if self._element_start is not None:
+            self._element_start -= keep_from

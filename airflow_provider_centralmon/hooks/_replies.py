@@ -1,0 +1,263 @@
+"""Read the service's replies: both envelopes, every error-body shape, and the errors to raise.
+
+Pure functions over (status, headers, bytes), shared by the sync and the async hook so that
+an error means the same thing on both paths.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from airflow_provider_centralmon.exceptions import (
+    AuthenticationError,
+    BadRequestError,
+    CentralMonitoringError,
+    InvalidParameterError,
+    PermissionDeniedError,
+    ProtocolError,
+    QuotaExhaustedError,
+    ServiceError,
+)
+
+MAX_DETAIL_CHARS = 240
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class RawReply:
+    """An HTTP reply as bytes, independent of the HTTP library that fetched it.
+
+    :param status: HTTP status
+    :param headers: reply headers with lower-case names
+    :param content: the body
+    """
+
+    status: int
+    headers: Mapping[str, str] = field(repr=False)
+    content: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A successful reply with the envelope taken apart.
+
+    :param payload: the V1 top-level object, or the V2 ``data``
+    :param request_id: V2 ``meta.request_id`` or the ``x-request-id`` header
+    :param daily_remaining: calls left today, when the reply says so
+    """
+
+    payload: Any
+    request_id: str | None
+    daily_remaining: int | None
+
+
+def decode_json(content: bytes, what: str) -> Any:
+    """Decode a JSON body, raising :class:`ProtocolError` for empty or malformed bytes."""
+    if not content.strip():
+        raise ProtocolError(f"{what} replied with an empty body where JSON was expected")
+    try:
+        return msgspec.json.decode(content)
+    except msgspec.DecodeError:
+        raise ProtocolError(
+            f"{what} replied with malformed or truncated JSON ({len(content)} bytes)"
+        ) from None
+
+
+def unwrap(reply: RawReply, route: str) -> Envelope:
+    """Decode a successful reply of either envelope version."""
+    body = decode_json(reply.content, route)
+    header_request_id = reply.headers.get("x-request-id") or None
+
+    meta = body.get("meta") if isinstance(body, dict) else None
+    if isinstance(meta, dict) and "data" in body:
+        rate_limit = meta.get("rate_limit")
+        remaining = rate_limit.get("daily_remaining") if isinstance(rate_limit, dict) else None
+        request_id = meta.get("request_id") or header_request_id
+        return Envelope(body["data"], _text_or_none(request_id), _int_or_none(remaining))
+
+    remaining = body.get("daily_requests_remaining") if isinstance(body, dict) else None
+    return Envelope(body, header_request_id, _int_or_none(remaining))
+
+
+def request_id_of(reply: RawReply) -> str | None:
+    """Return the request id of any reply, error replies included."""
+    try:
+        body = msgspec.json.decode(reply.content)
+    except msgspec.DecodeError:
+        body = None
+    meta = body.get("meta") if isinstance(body, dict) else None
+    from_meta = meta.get("request_id") if isinstance(meta, dict) else None
+    return _text_or_none(from_meta or reply.headers.get("x-request-id"))
+
+
+def describe_body(reply: RawReply, secrets: Iterable[str] = ()) -> str:
+    """Summarise an error body in one readable line, whatever its shape.
+
+    :param reply: the reply
+    :param secrets: values to blank out should the service echo them
+    """
+    text = _summary(reply.content, reply.headers.get("content-type", ""))
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    if len(text) > MAX_DETAIL_CHARS:
+        text = text[: MAX_DETAIL_CHARS - 3].rstrip() + "..."
+    return text
+
+
+def _summary(content: bytes, content_type: str) -> str:
+    if not content.strip():
+        return "empty body"
+    try:
+        body = msgspec.json.decode(content)
+    except msgspec.DecodeError:
+        return _text_summary(content.decode("utf-8", "replace"), content_type)
+    found = _message_in(body)
+    return _one_line(found) if found else _one_line(content.decode("utf-8", "replace"))
+
+
+def _message_in(body: Any) -> str | None:
+    """Find the human explanation in the documented and common JSON error shapes."""
+    if isinstance(body, str):
+        # Some gateways wrap a JSON document in a string.
+        try:
+            return _message_in(msgspec.json.decode(body)) or body
+        except msgspec.DecodeError:
+            return body
+    if isinstance(body, list):
+        parts = [_message_in(item) for item in body[:3]]
+        return "; ".join(part for part in parts if part) or None
+    if not isinstance(body, dict):
+        return None
+    if isinstance(body.get("error"), str):
+        description = body.get("error_description")
+        return f"{body['error']}: {description}" if description else body["error"]
+    for key in ("detail", "body", "error", "message", "Message", "msg", "errors"):
+        if key in body and body[key] not in (None, "", [], {}):
+            return _message_in(body[key])
+    return None
+
+
+def _text_summary(text: str, content_type: str) -> str:
+    if "html" in content_type.lower() or text.lstrip()[:1] == "<":
+        title = _TITLE.search(text)
+        stripped = _TAG.sub(" ", text)
+        summary = _one_line(html.unescape(title.group(1) if title else stripped))
+        return f"HTML page: {summary}" if summary else "HTML page without text"
+    return _one_line(text)
+
+
+def _one_line(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+def oauth_error_of(reply: RawReply) -> str | None:
+    """Return the OAuth2 ``error`` code of a token-endpoint reply, if there is one."""
+    try:
+        body = msgspec.json.decode(reply.content)
+    except msgspec.DecodeError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, str) else None
+
+
+def next_reset(now: float) -> datetime:
+    """Return the next 00:00 UTC after ``now`` (epoch seconds), when daily quotas reset."""
+    moment = datetime.fromtimestamp(now, tz=UTC)
+    return datetime.combine(moment.date() + timedelta(days=1), datetime.min.time(), UTC)
+
+
+def api_error(
+    reply: RawReply,
+    *,
+    route: str,
+    conn_id: str,
+    now: float,
+    last_remaining: int | None = None,
+    secrets: Iterable[str] = (),
+) -> CentralMonitoringError:
+    """Build the exception for an unsuccessful API reply.
+
+    :param reply: the reply
+    :param route: the path that was called
+    :param conn_id: the connection in use, named in messages about configuration
+    :param now: current time, epoch seconds
+    :param last_remaining: the last remaining quota observed on this route, if any
+    :param secrets: values to blank out should the service echo them
+    """
+    status = reply.status
+    detail = describe_body(reply, secrets)
+    request_id = request_id_of(reply)
+    where = f"{route} answered {status}"
+    if status == 400:
+        return BadRequestError(
+            f"{where}: the service rejected the request: {detail}",
+            detail=detail,
+            request_id=request_id,
+        )
+    if status == 401:
+        return AuthenticationError(
+            f"{where} twice with a freshly issued token: {detail}. Check that the client of "
+            f"connection {conn_id!r} is allowed to call this API",
+            http_status=401,
+            request_id=request_id,
+        )
+    if status == 403:
+        return PermissionDeniedError(
+            f"{where}: the token does not grant this route ({detail}). Ask the vendor to "
+            f"grant it to the client of connection {conn_id!r}, or set extra `scope`",
+            http_status=403,
+            request_id=request_id,
+        )
+    if status == 404:
+        return InvalidParameterError(
+            f"{where}: route not found ({detail}). Check extra `routes` of connection {conn_id!r}",
+            http_status=404,
+            request_id=request_id,
+        )
+    if status == 429:
+        return quota_error(route, now, last_remaining, detail, request_id)
+    if status >= 500:
+        return ServiceError(f"{where}: {detail}", http_status=status, request_id=request_id)
+    return BadRequestError(
+        f"{where}: {detail}", detail=detail, http_status=status, request_id=request_id
+    )
+
+
+def quota_error(
+    route: str, now: float, last_remaining: int | None, detail: str, request_id: str | None
+) -> QuotaExhaustedError:
+    """Build the error for a used-up daily quota, saying when it resets."""
+    resets_at = next_reset(now)
+    left = "unknown" if last_remaining is None else str(last_remaining)
+    return QuotaExhaustedError(
+        f"The daily quota of {route} is used up ({detail}; last reported remaining: {left}). "
+        f"It resets at 00:00 UTC, next at {resets_at:%Y-%m-%d %H:%M} UTC; retrying earlier "
+        "only fails again",
+        remaining=last_remaining,
+        resets_at=resets_at,
+        request_id=request_id,
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _text_or_none(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None

@@ -1,0 +1,94 @@
+"""The scroll cursor as a state machine without I/O, driven by both hooks.
+
+The service promises no gaps and no duplicates within one scroll, but documents neither the
+cursor's lifetime nor a page limit. The cursor here therefore guards against the ways a scroll
+could run forever: a page limit chosen by the caller, the same scroll id handed back with no
+records, and a run of empty pages that still announce more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_centralmon.exceptions import InvalidParameterError, ProtocolError
+from airflow_provider_centralmon.hooks._types import CallMeta, ScrollPage
+
+MAX_EMPTY_PAGES = 5
+
+
+class ScrollCursor:
+    """Build each scroll request and check each page.
+
+    :param body: the search body of the first call
+    :param max_pages: stop after this many pages, even if the service has more; None: no limit
+    """
+
+    def __init__(self, body: Mapping[str, Any], *, max_pages: int | None = None) -> None:
+        if max_pages is not None and (isinstance(max_pages, bool) or max_pages < 1):
+            raise InvalidParameterError(f"max_pages must be a positive integer, got {max_pages!r}")
+        if not isinstance(body, Mapping):
+            raise InvalidParameterError("The scroll body must be a mapping of search fields")
+        self._first_body = dict(body)
+        self._max_pages = max_pages
+        self._pages = 0
+        self._scroll_id: str | None = None
+        self._empty_in_a_row = 0
+        self._finished = False
+
+    def next_request(self) -> dict[str, Any] | None:
+        """Return the body of the next call, or None when the scroll is over."""
+        if self._finished or (self._max_pages is not None and self._pages >= self._max_pages):
+            return None
+        if self._pages == 0:
+            return self._first_body
+        # Only the newest cursor is valid: the service may change it on every page.
+        return {"scroll_id": self._scroll_id}
+
+    def accept(self, payload: Any, meta: CallMeta) -> ScrollPage:
+        """Check one reply and turn it into a page."""
+        if not isinstance(payload, Mapping):
+            raise self._error("a scroll reply that is not an object", meta)
+        records = payload.get("logs") or []
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise self._error("a scroll reply whose logs are not a list of objects", meta)
+
+        scroll_id = payload.get("scroll_id")
+        has_more = _has_more(payload.get("has_more"), records, scroll_id)
+        if has_more:
+            self._check_progress(scroll_id, records, meta)
+        self._scroll_id = scroll_id if isinstance(scroll_id, str) else None
+        self._pages += 1
+        self._finished = not has_more
+        return ScrollPage(records=records, number=self._pages, has_more=has_more, meta=meta)
+
+    def _check_progress(self, scroll_id: Any, records: list[Any], meta: CallMeta) -> None:
+        if not isinstance(scroll_id, str) or not scroll_id:
+            raise self._error("has_more without a scroll_id to continue with", meta)
+        if records:
+            self._empty_in_a_row = 0
+            return
+        if scroll_id == self._scroll_id:
+            raise self._error("the same scroll_id again with no records (a stuck cursor)", meta)
+        self._empty_in_a_row += 1
+        if self._empty_in_a_row >= MAX_EMPTY_PAGES:
+            raise self._error(
+                f"{self._empty_in_a_row} empty pages in a row that say has_more", meta
+            )
+
+    def _error(self, what: str, meta: CallMeta) -> ProtocolError:
+        # The scroll id is a credential for the query's results: never part of the message.
+        return ProtocolError(
+            f"{meta.route} returned {what} after {self._pages} pages; the scroll was stopped",
+            http_status=meta.http_status,
+            request_id=meta.request_id,
+        )
+
+
+def _has_more(raw: Any, records: list[Any], scroll_id: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str):
+        return raw.strip().lower() == "true"
+    # Not stated: continue while pages carry records and a cursor, as classic scrolls do.
+    return bool(records) and isinstance(scroll_id, str) and bool(scroll_id)

@@ -1,0 +1,356 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hook_fakes import API, Exchange, FakeService, ManualClock, Reply
+
+from airflow_provider_centralmon.exceptions import (
+    BatchError,
+    InvalidParameterError,
+    ProtocolError,
+)
+from airflow_provider_centralmon.hooks.centralmon import PresignedUrlExpiredError
+
+SEARCH = {"application": "atr", "time_range": "now-15m/m"}
+FILES = "https://cm-api-logs-prod.s3.amazonaws.com"
+
+
+def scroll_pages(*pages: tuple[list[dict[str, Any]], str | None, bool]) -> list[Reply]:
+    return [
+        Reply.json({"logs": logs, "scroll_id": scroll_id, "has_more": has_more})
+        for logs, scroll_id, has_more in pages
+    ]
+
+
+def test_scroll_follows_the_newest_cursor_until_has_more_is_false(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on(
+        "/v2/logs/scroll",
+        *scroll_pages(
+            ([{"n": 1}, {"n": 2}], "c1", True), ([{"n": 3}], "c2", True), ([], "c3", False)
+        ),
+    )
+
+    pages = list(make_hook().scroll(SEARCH))
+
+    assert [p.number for p in pages] == [1, 2, 3]
+    assert [r["n"] for p in pages for r in p.records] == [1, 2, 3]
+    assert [p.has_more for p in pages] == [True, True, False]
+    assert [r.json() for r in service.api_requests] == [
+        SEARCH,
+        {"scroll_id": "c1"},
+        {"scroll_id": "c2"},
+    ]
+    assert pages[0].meta.records == 2
+
+
+def test_scroll_reads_a_v2_envelope(make_hook: Callable[..., Any], service: FakeService) -> None:
+    service.on(
+        "/v2/logs/scroll",
+        Reply.json(
+            {
+                "data": {"logs": [{"n": 1}], "scroll_id": "c1", "has_more": False},
+                "meta": {"rate_limit": {"daily_remaining": 12}, "request_id": "q-1"},
+            }
+        ),
+    )
+    hook = make_hook()
+
+    [page] = list(hook.scroll(SEARCH))
+
+    assert (page.records, page.meta.request_id, page.meta.daily_remaining) == (
+        [{"n": 1}],
+        "q-1",
+        12,
+    )
+    assert hook.last_quota is not None
+    assert hook.last_quota.remaining == 12
+
+
+def test_scroll_stops_at_max_pages(make_hook: Callable[..., Any], service: FakeService) -> None:
+    service.on(
+        "/v2/logs/scroll", lambda e: Reply.json({"logs": [{}], "scroll_id": "c", "has_more": True})
+    )
+
+    pages = list(make_hook().scroll(SEARCH, max_pages=3))
+
+    assert len(pages) == 3
+    assert pages[-1].has_more
+    assert len(service.api_requests) == 3
+
+
+def test_a_cursor_repeating_with_no_records_is_stopped(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on("/v2/logs/scroll", *scroll_pages(([{"n": 1}], "same", True), ([], "same", True)))
+
+    with pytest.raises(ProtocolError, match="stuck cursor"):
+        list(make_hook().scroll(SEARCH))
+
+
+def test_endless_empty_pages_are_stopped(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    counter = iter(range(1000))
+    service.on(
+        "/v2/logs/scroll",
+        lambda e: Reply.json({"logs": [], "scroll_id": f"c{next(counter)}", "has_more": True}),
+    )
+
+    with pytest.raises(ProtocolError, match="5 empty pages in a row"):
+        list(make_hook().scroll(SEARCH))
+
+    assert len(service.api_requests) == 5
+
+
+def test_has_more_without_cursor_is_a_protocol_error(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on("/v2/logs/scroll", *scroll_pages(([{"n": 1}], None, True)))
+
+    with pytest.raises(ProtocolError, match="without a scroll_id"):
+        list(make_hook().scroll(SEARCH))
+
+
+def test_scroll_rejects_a_bad_page_limit(make_hook: Callable[..., Any]) -> None:
+    with pytest.raises(InvalidParameterError, match="max_pages"):
+        list(make_hook().scroll(SEARCH, max_pages=0))
+
+
+def test_submit_batch_returns_a_token_hidden_from_repr(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on(
+        "/v1/logs/batch",
+        Reply.json(
+            {"token": "batch-secret-token", "daily_requests_remaining": 49, "logs": [SEARCH]}
+        ),
+    )
+
+    submission = make_hook().submit_batch(SEARCH)
+
+    assert submission.batch_token == "batch-secret-token"
+    assert (submission.daily_remaining, submission.echo) == (49, [SEARCH])
+    assert "batch-secret-token" not in repr(submission)
+    assert service.api_requests[0].json() == SEARCH
+
+
+def test_submit_batch_without_token_is_a_batch_error(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on("/v1/logs/batch", Reply.json({"daily_requests_remaining": 49}))
+
+    with pytest.raises(BatchError, match="without a token"):
+        make_hook().submit_batch(SEARCH)
+
+
+def urls_reply(*entries: dict[str, Any]) -> Reply:
+    return Reply.json({"presigned_urls": list(entries), "daily_requests_remaining": 3})
+
+
+def test_batch_files_report_readiness_and_url_expiry(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on(
+        "/v1/logs/batch/urls",
+        urls_reply(
+            {
+                "presigned_url": f"{FILES}/a.json?Expires=1796003600&Signature=sig-a",
+                "time_range": "a",
+                "ready": True,
+                "status": "completed",
+                "record_count": 100000,
+            },
+            {
+                "presigned_url": (
+                    f"{FILES}/b.json?X-Amz-Date=20261130T000000Z&X-Amz-Expires=900"
+                    "&X-Amz-Signature=sig-b"
+                ),
+                "time_range": "b",
+                "ready": "true",
+                "status": "COMPLETED",
+            },
+        ),
+    )
+
+    status = make_hook().get_batch_files("batch-secret-token")
+
+    assert status.ready
+    assert not status.failed
+    first, second = status.files
+    assert first.expires_at == datetime.fromtimestamp(1796003600, tz=UTC)
+    assert second.expires_at == datetime(2026, 11, 30, 0, 15, tzinfo=UTC)
+    assert (first.record_count, second.record_count, second.status) == (100000, None, "completed")
+    assert "sig-a" not in repr(status)
+    assert service.api_requests[0].json() == {"token": "batch-secret-token"}
+    assert status.meta.records == 2
+
+
+@pytest.mark.parametrize(
+    ("entries", "ready", "failed"),
+    [
+        ([{"ready": False, "status": "pending"}], False, False),
+        (
+            [{"ready": True, "status": "completed"}, {"ready": False, "status": "running"}],
+            False,
+            False,
+        ),
+        ([{"ready": False, "status": "FAILED"}], False, True),
+        ([{"ready": True, "status": "expired"}], False, True),
+        ([], False, False),
+    ],
+)
+def test_batch_readiness_needs_every_file_ready_and_completed(
+    make_hook: Callable[..., Any],
+    service: FakeService,
+    entries: list[dict[str, Any]],
+    ready: bool,
+    failed: bool,
+) -> None:
+    service.on("/v1/logs/batch/urls", urls_reply(*entries))
+
+    status = make_hook().get_batch_files("t")
+
+    assert (status.ready, status.failed) == (ready, failed)
+
+
+def test_urls_route_falls_back_to_status_route_once_and_remembers_it(
+    make_hook: Callable[..., Any], service: FakeService, logs: Callable[[], str]
+) -> None:
+    service.on("/v1/logs/batch/status", urls_reply({"ready": False, "status": "pending"}))
+
+    make_hook().get_batch_files("t")
+    make_hook().get_batch_files("t")
+
+    assert [r.path for r in service.api_requests] == [
+        "/v1/logs/batch/urls",
+        "/v1/logs/batch/status",
+        "/v1/logs/batch/status",
+    ]
+    assert "/v1/logs/batch/status works instead" in logs()
+
+
+def test_overridden_urls_route_has_no_fallback(
+    make_hook: Callable[..., Any], make_conn: Callable[..., str], service: FakeService
+) -> None:
+    conn_id = make_conn(extra={"routes": {"batch_urls": "/v1/logs/batch/urls"}})
+
+    with pytest.raises(InvalidParameterError, match="route not found"):
+        make_hook(conn_id).get_batch_files("t")
+
+    assert len(service.api_requests) == 1
+
+
+def hits(count: int) -> list[dict[str, Any]]:
+    return [
+        {"_index": "logs", "_id": str(i), "_source": {"n": i, "msg": 'a "},] b'}}
+        for i in range(count)
+    ]
+
+
+def test_batch_file_is_downloaded_without_authorization(
+    make_hook: Callable[..., Any], service: FakeService, logs: Callable[[], str]
+) -> None:
+    seen: list[Exchange] = []
+
+    def s3(exchange: Exchange) -> Reply:
+        seen.append(exchange)
+        return Reply(200, json.dumps(hits(3)).encode())
+
+    service.on("/a.json", s3)
+    url = f"{API}/a.json?X-Amz-Signature=sig-secret"
+
+    records = list(make_hook().iter_batch_file(url))
+
+    assert [r["_source"]["n"] for r in records] == [0, 1, 2]
+    assert seen[0].method == "GET"
+    assert "authorization" not in seen[0].headers
+    assert service.token_requests == []
+    text = logs()
+    assert "GET https://api.cm.test/a.json -> 200 in " in text
+    assert "sig-secret" not in text
+
+
+def test_expired_presigned_url_raises_its_own_error(
+    make_hook: Callable[..., Any], service: FakeService, clock: ManualClock
+) -> None:
+    body = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
+    service.on("/a.json", Reply(403, body, {"content-type": "application/xml"}))
+    url = f"{API}/a.json?Expires={int(clock.now) - 5}&Signature=sig-secret"
+
+    with pytest.raises(PresignedUrlExpiredError) as caught:
+        list(make_hook().iter_batch_file(url))
+
+    assert isinstance(caught.value, BatchError)
+    assert caught.value.expired_at == datetime.fromtimestamp(int(clock.now) - 5, tz=UTC)
+    assert "sig-secret" not in str(caught.value)
+    assert "fresh URLs" in str(caught.value)
+
+
+def test_other_download_refusals_are_batch_errors(
+    make_hook: Callable[..., Any], service: FakeService, clock: ManualClock
+) -> None:
+    service.on("/a.json", Reply(403, b"<Error><Code>AccessDenied</Code></Error>"))
+    url = f"{API}/a.json?Expires={int(clock.now) + 600}&Signature=sig-secret"
+
+    with pytest.raises(BatchError) as caught:
+        list(make_hook().iter_batch_file(url))
+
+    assert not isinstance(caught.value, PresignedUrlExpiredError)
+
+
+def test_truncated_batch_file_is_a_protocol_error(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on("/a.json", Reply(200, json.dumps(hits(3)).encode()[:-40]))
+
+    received: list[dict[str, Any]] = []
+    with pytest.raises(ProtocolError, match="ended before its JSON array was complete"):
+        received.extend(make_hook().iter_batch_file(f"{API}/a.json?sig=x"))
+
+
+def test_download_over_plain_http_is_refused_off_loopback(make_hook: Callable[..., Any]) -> None:
+    with pytest.raises(InvalidParameterError, match="only https") as caught:
+        list(make_hook().iter_batch_file("http://bucket.example.com/a.json?sig=secret"))
+
+    assert "secret" not in str(caught.value)
+
+
+def test_sealed_token_round_trips_and_hides_the_value(
+    make_hook: Callable[..., Any], make_conn: Callable[..., str]
+) -> None:
+    hook = make_hook()
+
+    sealed = hook.seal("batch-secret-token")
+
+    assert "batch-secret-token" not in sealed
+    assert hook.unseal(sealed) == "batch-secret-token"
+    assert make_hook().unseal(sealed) == "batch-secret-token"
+
+
+@pytest.mark.parametrize(
+    "fields", [{"password": "another-client-secret"}, {"login": "another-client-id"}]
+)
+def test_value_sealed_with_other_credentials_is_refused(
+    make_hook: Callable[..., Any], make_conn: Callable[..., str], fields: dict[str, str]
+) -> None:
+    sealed = make_hook().seal("batch-secret-token")
+    other = make_hook(make_conn("other", **fields))
+
+    with pytest.raises(InvalidParameterError, match="connection 'other'"):
+        other.unseal(sealed)
+
+
+@pytest.mark.parametrize("value", ["batch-secret-token", "cmseal1:garbage", ""])
+def test_unsealing_a_value_that_was_not_sealed_is_refused(
+    make_hook: Callable[..., Any], value: str
+) -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        make_hook().unseal(value)
+
+    assert "batch-secret-token" not in str(caught.value)
