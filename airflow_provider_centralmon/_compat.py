@@ -28,11 +28,20 @@ if TYPE_CHECKING:
         ResumableJobMixin,
     )
     from airflow.sdk._shared.secrets_masker import redact
-    from airflow.sdk.exceptions import AirflowException
+    from airflow.sdk.configuration import conf
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowSensorTimeout,
+        TaskDeferred,
+    )
     from airflow.sdk.log import mask_secret
+    from airflow.triggers.base import BaseTrigger, TriggerEvent
 else:
     from airflow.providers.common.compat.sdk import (
         AirflowException,
+        AirflowFailException,
+        AirflowSensorTimeout,
         Asset,
         BaseHook,
         BaseOperator,
@@ -42,23 +51,44 @@ else:
         ObjectStoragePath,
         PokeReturnValue,
         ResumableJobMixin,
+        TaskDeferred,
+        conf,
         mask_secret,
         redact,
     )
+
+_TRIGGER_NAMES = frozenset({"BaseTrigger", "TriggerEvent"})
+
+
+def __getattr__(name: str) -> object:
+    # Triggers live in airflow.triggers.base on Airflow 2.11 and 3.x alike. That module pulls
+    # in Airflow's models on 2.11, so it is imported only by the modules that need it.
+    if name in _TRIGGER_NAMES:
+        from airflow.triggers import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "AirflowException",
+    "AirflowFailException",
+    "AirflowSensorTimeout",
     "Asset",
     "BaseHook",
     "BaseOperator",
     "BaseSensorOperator",
+    "BaseTrigger",
     "Connection",
     "Context",
     "ObjectStoragePath",
     "PokeReturnValue",
     "ResumableJobMixin",
+    "TaskDeferred",
+    "TriggerEvent",
+    "conf",
     "mask_secret",
     "redact",
 ]

@@ -30,6 +30,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": _modules("hooks.centralmon", "hooks.centralmon_async"),
+        "operators": _modules("operators.logs", "operators.query", "operators.batch"),
+        "sensors": _modules("sensors.batch", "sensors.logs"),
+        "triggers": _modules("triggers.batch", "triggers.logs"),
         "connection-types": [
             {
                 "connection-type": "centralmon",

@@ -6,7 +6,7 @@ in any test suite of an environment that has the provider::
     def test_export(centralmon_simulator, monkeypatch):
         centralmon_simulator.use_as_connection(monkeypatch)  # sets AIRFLOW_CONN_CENTRALMON_DEFAULT
         ...  # run the operator or the DAG under test
-        assert centralmon_simulator.counters()["routes"]["/v1/logs/scroll"]["calls"] >= 1
+        assert centralmon_simulator.counters()["routes"]["/v2/logs/scroll"]["calls"] >= 1
 
     def test_with_faults(centralmon_simulator):
         centralmon_simulator.set_faults("/v1/logs/scroll=error,status=503,count=2")

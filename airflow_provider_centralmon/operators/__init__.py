@@ -1,0 +1,1 @@
+"""Operators that export Central Monitoring logs and query the service."""
