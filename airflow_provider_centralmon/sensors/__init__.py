@@ -1,0 +1,1 @@
+"""Sensors that wait for Central Monitoring logs or batch exports."""

@@ -1,0 +1,1 @@
+"""Deferrable triggers that poll the Central Monitoring API on the triggerer."""

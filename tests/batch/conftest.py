@@ -1,0 +1,6 @@
+"""Fixtures of these tests: a fresh process state for each, and log capture."""
+
+from __future__ import annotations
+
+# Imported so that pytest registers them here.
+from batch.fixtures import _fresh_process_state, logs  # noqa: F401
