@@ -13,8 +13,9 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
 .PHONY: demo test lint typecheck test-airflow3 test-airflow2 venv clean
 
-## demo: run the main job offline against the bundled simulator
-demo: test
+## demo: run the hourly export example offline against the bundled simulator (only .venv)
+demo: $(VENV)/.installed
+	$(VENV)/bin/python scripts/demo.py
 
 ## test: lint, type check, then every test on Airflow 3.3 and on Airflow 2.11
 test: lint typecheck test-airflow3 test-airflow2
@@ -39,7 +40,7 @@ define install
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "Python 3.11 or newer is needed (PYTHON=$(PYTHON))"; exit 1; }
 	$(PYTHON) -m venv $(1)
-	$(1)/bin/python -m pip install -q -c $(2) pip hatchling editables
+	$(1)/bin/python -m pip install -q -c $(2) pip setuptools wheel hatchling editables
 	$(1)/bin/python -m pip install -q -c $(2) --no-build-isolation -e '.[dev]'
 	touch $(1)/.installed
 endef
