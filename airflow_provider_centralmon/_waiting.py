@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, Protocol
 
-from airflow_provider_centralmon.exceptions import InvalidParameterError
+from airflow_provider_centralmon.exceptions import InvalidParameterError, ServiceError
 
 #: Polls of a trigger that may fail in a row (after the hook's own retries) before it gives up.
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 3
@@ -63,3 +64,47 @@ def next_interval(
     if max_wait_s is not None:
         wait = min(wait, max_wait_s)
     return wait
+
+
+class _Log(Protocol):
+    """The part of a logger the poll counting writes to: Airflow's or the standard one."""
+
+    def warning(self, event: Any, *args: Any, **kw: Any) -> Any: ...
+
+    def error(self, event: Any, *args: Any, **kw: Any) -> Any: ...
+
+
+class FailedPolls:
+    """Count the polls of a trigger that failed in a row, and tell when to give up.
+
+    Only failures that outlasted the hook's own retries are counted: a network or server
+    failure. A successful poll starts the count again.
+
+    :param allowed: failed polls in a row that end the trigger
+    :param log: where each failure is reported: the trigger's own logger
+    """
+
+    def __init__(self, allowed: int, log: _Log) -> None:
+        self.allowed = allowed
+        self.in_a_row = 0
+        self._log = log
+
+    def give_up(self, error: ServiceError, poll: int) -> bool:
+        """Count a failed poll; return whether it was the last one allowed."""
+        self.in_a_row += 1
+        if self.in_a_row >= self.allowed:
+            self._log.error("Giving up after %d failed polls in a row", self.in_a_row)
+            return True
+
+        self._log.warning(
+            "Poll %d failed (%s); %d of %d failures in a row allowed",
+            poll,
+            error,
+            self.in_a_row,
+            self.allowed,
+        )
+        return False
+
+    def reset(self) -> None:
+        """Note a poll that worked."""
+        self.in_a_row = 0

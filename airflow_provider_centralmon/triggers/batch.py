@@ -18,6 +18,7 @@ from airflow_provider_centralmon._batch_state import (
 from airflow_provider_centralmon._compat import BaseTrigger, TriggerEvent
 from airflow_provider_centralmon._waiting import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    FailedPolls,
     as_positive_count,
     as_seconds,
 )
@@ -101,29 +102,21 @@ class CentralMonitoringBatchTrigger(BaseTrigger):
             yield self._event(events.error_event(error))
             return
 
-        polls = failures = 0
+        polls = 0
+        failed_polls = FailedPolls(self.max_consecutive_failures, self.log)
         while True:
             polls += 1
             try:
                 status = await hook.get_batch_files(batch_token)
             except ServiceError as error:
-                failures += 1
-                if failures >= self.max_consecutive_failures:
-                    self.log.error("Giving up after %d failed polls in a row", failures)
+                if failed_polls.give_up(error, polls):
                     yield self._event(events.error_event(error))
                     return
-                self.log.warning(
-                    "Poll %d failed (%s); %d of %d failures in a row allowed",
-                    polls,
-                    error,
-                    failures,
-                    self.max_consecutive_failures,
-                )
             except CentralMonitoringError as error:
                 yield self._event(events.error_event(error))
                 return
             else:
-                failures = 0
+                failed_polls.reset()
                 event = self._event_for(status, polls)
                 if event is not None:
                     yield self._event(event)

@@ -20,6 +20,7 @@ from airflow_provider_centralmon._trigger_args import (
 )
 from airflow_provider_centralmon._waiting import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    FailedPolls,
     as_positive_count,
     as_seconds,
     next_interval,
@@ -140,7 +141,8 @@ class CentralMonitoringLogsTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Sleep, look, and repeat until enough records exist, time is up, or polling fails."""
         hook = self._new_hook()
-        polls, failures, remaining = self.polls_done, 0, self.daily_remaining
+        polls, remaining = self.polls_done, self.daily_remaining
+        failed_polls = FailedPolls(self.max_consecutive_failures, self.log)
         while True:
             left_s = self.deadline - time.time()
             if left_s <= 0:
@@ -163,24 +165,15 @@ class CentralMonitoringLogsTrigger(BaseTrigger):
             try:
                 seen, remaining = await self._probe(hook, remaining)
             except ServiceError as error:
-                failures += 1
-                if failures >= self.max_consecutive_failures:
-                    self.log.error("Giving up after %d failed polls in a row", failures)
+                if failed_polls.give_up(error, polls):
                     yield events.trigger_event(events.error_event(error))
                     return
-                self.log.warning(
-                    "Poll %d failed (%s); %d of %d failures in a row allowed",
-                    polls,
-                    error,
-                    failures,
-                    self.max_consecutive_failures,
-                )
                 continue
             except CentralMonitoringError as error:
                 yield events.trigger_event(events.error_event(error))
                 return
 
-            failures = 0
+            failed_polls.reset()
             self.log.info(
                 "Poll %d: %d of %d records seen; scroll calls left today: %s",
                 polls,
