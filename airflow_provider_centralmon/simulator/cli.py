@@ -7,6 +7,7 @@ It prints the base URL, the token URL, the test credentials and a ready-to-expor
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import re
 import socket
@@ -34,6 +35,25 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+def loopback_host(text: str) -> str:
+    """Accept ``localhost`` or an IPv4 loopback address, nothing that other machines reach.
+
+    The simulator's admin routes change its state without any credentials, and its test
+    client's secret is printed: it must never listen on a network.
+    """
+    if text == "localhost":
+        return text
+    try:
+        address = ipaddress.IPv4Address(text)
+    except ValueError:
+        address = None
+    if address is None or not address.is_loopback:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a loopback address: use 127.0.0.1 (or another 127.x.y.z)"
+        )
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     parser = argparse.ArgumentParser(
@@ -48,7 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_server_and_dataset_options(add: Callable[..., object]) -> None:
-    add("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
+    add(
+        "--host",
+        type=loopback_host,
+        default="127.0.0.1",
+        help="loopback address to bind (default 127.0.0.1)",
+    )
     add("--port", type=int, default=8765, help="port to bind; 0 picks a free one (default 8765)")
     add("--seed", type=int, default=42, help="seed of the generated records (default 42)")
     add(

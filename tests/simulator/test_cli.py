@@ -118,3 +118,18 @@ def test_cli_arguments_map_to_settings():
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("15m", 900), ("2d", 172_800)])
 def test_durations(text, seconds):
     assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost"])
+def test_loopback_hosts_are_accepted(host):
+    assert build_parser().parse_args(["--host", host]).host == host
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "example.com", "::"])
+def test_a_host_off_loopback_is_refused(host, capsys):
+    # The simulator's admin routes and test credentials need no secret: never on a network.
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(["--host", host])
+
+    assert stopped.value.code == 2
+    assert "loopback" in capsys.readouterr().err
