@@ -25,7 +25,9 @@ def create_app(settings: SimulatorSettings | None = None, clock: Clock | None = 
     app = FastAPI(
         title="Central Monitoring API simulator",
         description="An offline stand-in for the Central Monitoring logs API.",
-        docs_url="/_docs",
+        # Swagger UI loads its scripts from a CDN, which an offline machine cannot reach; the
+        # OpenAPI document itself is served.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/_openapi.json",
     )

@@ -7,6 +7,7 @@ It prints the base URL, the token URL, the test credentials and a ready-to-expor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import re
@@ -265,14 +266,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = create_app(settings, clock)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((args.host, args.port))
+    try:
+        listener.bind((args.host, args.port))
+    except OSError as error:
+        listener.close()
+        print(
+            f"centralmon-simulator: cannot listen on {args.host}:{args.port}: "
+            f"{error.strerror}; choose another --port (0 picks a free one)",
+            file=sys.stderr,
+        )
+        return 1
     # Listening before the banner is printed: a client that reads the banner and connects
     # at once is queued by the kernel until uvicorn's loop accepts it.
     listener.listen(2048)
     base_url = f"http://{args.host}:{listener.getsockname()[1]}"
     print(banner(base_url, settings), flush=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    uvicorn.Server(config).run(sockets=[listener])
+    # uvicorn shuts down on Ctrl-C, then raises the interrupt again for the caller: the
+    # normal way to stop a foreground server, so no traceback.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[listener])
     return 0
 
 

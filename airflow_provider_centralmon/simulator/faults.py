@@ -131,6 +131,7 @@ class FaultInjector:
         """Consume the rules matching ``path`` and return what to do to this call."""
         latency_s = 0.0
         disruption: FaultRule | None = None
+        spent = False
         with self._lock:
             for index, rule in enumerate(self._rules):
                 if not rule.matches(path) or rule.count == 0:
@@ -141,9 +142,12 @@ class FaultInjector:
                     continue
                 if rule.count is not None:
                     self._rules[index] = replace(rule, count=rule.count - 1)
+                    spent = spent or rule.count == 1
                 self.injected += 1
                 if rule.kind == "latency":
                     latency_s += rule.latency_s
                 else:
                     disruption = rule
+            if spent:
+                self._rules = [rule for rule in self._rules if rule.count != 0]
         return FaultPlan(latency_s=latency_s, disruption=disruption)

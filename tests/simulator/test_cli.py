@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import requests
 
 from airflow_provider_centralmon.simulator.cli import (
     build_parser,
+    main,
     parse_duration,
     settings_from_args,
 )
@@ -133,3 +135,28 @@ def test_a_host_off_loopback_is_refused(host, capsys):
 
     assert stopped.value.code == 2
     assert "loopback" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_a_one_line_error(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+
+        status = main(["--port", str(port)])
+
+    error = capsys.readouterr().err
+    assert status == 1
+    assert error.startswith(f"centralmon-simulator: cannot listen on 127.0.0.1:{port}: ")
+    assert "choose another --port" in error
+    assert "Traceback" not in error
+
+
+def test_the_openapi_document_is_served_without_an_online_docs_page(cli_simulator):
+    base_url = cli_simulator.split("base URL:", 1)[1].split()[0]
+
+    document = requests.get(base_url + "/_openapi.json", timeout=10)
+    docs_page = requests.get(base_url + "/_docs", timeout=10)
+
+    assert document.json()["info"]["title"] == "Central Monitoring API simulator"
+    assert docs_page.status_code == 404

@@ -43,6 +43,18 @@ def test_count_limits_a_fault_to_the_next_calls(api):
     assert api.simulator.counters()["faults_injected"] == 2
 
 
+def test_spent_faults_leave_the_active_list(api):
+    base = api.simulator.base_url
+    api.simulator.set_faults(
+        "/v1/logs/scroll=error,status=502,count=1", "/v1/query=latency,latency_s=0.01"
+    )
+
+    api.post("/v1/logs/scroll", SEARCH)
+    active = requests.get(base + "/_admin/faults", timeout=10).json()["faults"]
+
+    assert [(rule["route"], rule["kind"]) for rule in active] == [("/v1/query", "latency")]
+
+
 def test_fault_applies_only_to_its_route(api):
     api.simulator.set_faults("/v1/logs/batch=error")
 
