@@ -6,6 +6,8 @@ VENV ?= .venv
 VENV_AIRFLOW2 ?= .venv-airflow2
 CONSTRAINTS ?= constraints/airflow-3.3.txt
 CONSTRAINTS_AIRFLOW2 ?= constraints/airflow-2.11.txt
+# The OpenLineage provider is installed next to Airflow 3.3 only, to test the lineage hook.
+EXTRAS := dev,openlineage
 PYTEST_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -35,21 +37,21 @@ test-airflow2: $(VENV_AIRFLOW2)/.installed
 
 venv: $(VENV)/.installed
 
-# $(1): virtualenv folder, $(2): constraints file
+# $(1): virtualenv folder, $(2): constraints file, $(3): extras
 define install
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "Python 3.11 or newer is needed (PYTHON=$(PYTHON))"; exit 1; }
 	$(PYTHON) -m venv $(1)
 	$(1)/bin/python -m pip install -q -c $(2) pip setuptools wheel hatchling editables
-	$(1)/bin/python -m pip install -q -c $(2) --no-build-isolation -e '.[dev]'
+	$(1)/bin/python -m pip install -q -c $(2) --no-build-isolation -e '.[$(3)]'
 	touch $(1)/.installed
 endef
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
-	$(call install,$(VENV),$(CONSTRAINTS))
+	$(call install,$(VENV),$(CONSTRAINTS),$(EXTRAS))
 
 $(VENV_AIRFLOW2)/.installed: pyproject.toml $(CONSTRAINTS_AIRFLOW2)
-	$(call install,$(VENV_AIRFLOW2),$(CONSTRAINTS_AIRFLOW2))
+	$(call install,$(VENV_AIRFLOW2),$(CONSTRAINTS_AIRFLOW2),dev)
 
 clean:
 	rm -rf $(VENV) $(VENV_AIRFLOW2) .airflow-home .demo .pytest_cache .mypy_cache .ruff_cache

@@ -6,12 +6,14 @@ import gzip
 import hashlib
 import importlib.util
 import json
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fsspec.implementations.memory import MemoryFileSystem
 from operator_support import (
     export_dir,
     make_context,
@@ -26,6 +28,11 @@ from airflow_provider_centralmon._storage_export import asset_uri
 from airflow_provider_centralmon.exceptions import CentralMonitoringError, InvalidParameterError
 from airflow_provider_centralmon.operators.logs import CentralMonitoringLogsToStorageOperator
 from airflow_provider_centralmon.simulator.handle import SimulatorHandle
+
+try:
+    from airflow.sdk.io import attach as attach_store
+except ImportError:  # Airflow 2.11
+    from airflow.io.store import attach as attach_store  # type: ignore[no-redef]
 
 SCROLL = "/v2/logs/scroll"
 
@@ -299,6 +306,37 @@ def test_progress_is_logged_at_a_steady_pace(
     text = logs()
     assert "records/s" in text
     assert "Export collecting:" in text
+
+
+def test_an_object_store_gets_the_same_export_and_no_staging_leftovers(
+    sim: SimulatorHandle,
+) -> None:
+    # fsspec's memory filesystem moves by copy and delete, as object stores do. Airflow has no
+    # memory:// filesystem of its own: it is attached the way a user attaches any store.
+    attach_store("memory", fs=MemoryFileSystem())
+    root = ObjectStoragePath(f"memory://centralmon-{uuid.uuid4().hex}/exports")
+    start, end = window(sim)
+
+    first = storage_operator(root, start=start, end=end, max_part_records=150).execute(
+        make_context()
+    )
+    directory = ObjectStoragePath(first["path"])
+    first_files = {path.name: path.read_bytes() for path in directory.iterdir()}
+    second = storage_operator(root, start=start, end=end, max_part_records=150).execute(
+        make_context()
+    )
+    second_files = {path.name: path.read_bytes() for path in directory.iterdir()}
+
+    assert first["path"] == second["path"]
+    assert first["path"].startswith("memory://")
+    lines = b"".join(gzip.decompress(first_files[part["name"]]) for part in first["parts"])
+    assert [json.loads(line) for line in lines.splitlines()] == sources(sim, start, end)
+    assert sorted(first_files) == sorted(
+        [part["name"] for part in first["parts"]] + ["_manifest.json", "_run.json"]
+    )
+    assert len(first["parts"]) > 2
+    for name, content in first_files.items():
+        assert (second_files[name] == content) is (name != "_run.json"), name
 
 
 # -- failures ----------------------------------------------------------------------------------
