@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
 import json
 import re
 import socket
@@ -22,6 +21,7 @@ from airflow_provider_centralmon.simulator.settings import (
     DEFAULT_QUOTAS,
     ClientConfig,
     SimulatorSettings,
+    check_loopback_host,
 )
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
@@ -33,26 +33,29 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text.strip())
     if match is None:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 6h or 2d)")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    try:
+        return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"duration too long: {text!r}") from None
 
 
 def loopback_host(text: str) -> str:
-    """Accept ``localhost`` or an IPv4 loopback address, nothing that other machines reach.
-
-    The simulator's admin routes change its state without any credentials, and its test
-    client's secret is printed: it must never listen on a network.
-    """
-    if text == "localhost":
-        return text
+    """Accept ``localhost`` or an IPv4 loopback address, nothing that other machines reach."""
     try:
-        address = ipaddress.IPv4Address(text)
+        return check_loopback_host(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def port_number(text: str) -> int:
+    """Accept a TCP port, 0 to 65535 (0 picks a free one)."""
+    try:
+        port = int(text)
     except ValueError:
-        address = None
-    if address is None or not address.is_loopback:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a loopback address: use 127.0.0.1 (or another 127.x.y.z)"
-        )
-    return text
+        port = -1
+    if not 0 <= port <= 65_535:
+        raise argparse.ArgumentTypeError(f"not a port: {text!r} (use 0 to 65535)")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +78,12 @@ def _add_server_and_dataset_options(add: Callable[..., object]) -> None:
         default="127.0.0.1",
         help="loopback address to bind (default 127.0.0.1)",
     )
-    add("--port", type=int, default=8765, help="port to bind; 0 picks a free one (default 8765)")
+    add(
+        "--port",
+        type=port_number,
+        default=8765,
+        help="port to bind; 0 picks a free one (default 8765)",
+    )
     add("--seed", type=int, default=42, help="seed of the generated records (default 42)")
     add(
         "--span",

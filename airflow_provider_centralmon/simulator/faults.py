@@ -12,8 +12,11 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+import msgspec
+
 FaultKind = Literal["error", "rate_limit", "latency", "drop", "truncate"]
 FAULT_KINDS: tuple[str, ...] = ("error", "rate_limit", "latency", "drop", "truncate")
+MAX_LATENCY_S = 600.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +52,8 @@ class FaultRule:
             raise ValueError("a fault's rate must be between 0 and 1")
         if self.count is not None and self.count < 0:
             raise ValueError("a fault's count cannot be negative")
+        if not 0.0 <= self.latency_s <= MAX_LATENCY_S:
+            raise ValueError(f"a fault's latency_s must be between 0 and {MAX_LATENCY_S:g}")
 
     def matches(self, path: str) -> bool:
         """Return whether the rule applies to a request for ``path``."""
@@ -67,7 +72,11 @@ class FaultRule:
         if isinstance(spec, FaultRule):
             return spec
         if isinstance(spec, dict):
-            return cls(**spec)
+            try:
+                # Checks every field's type, as a JSON body from the admin route may be anything.
+                return msgspec.convert(spec, cls)
+            except msgspec.ValidationError as error:
+                raise ValueError(f"invalid fault {spec!r}: {error}") from None
         route, _, rest = spec.partition("=")
         kind, *options = rest.split(",")
         fields: dict[str, Any] = {"route": route.strip() or "*", "kind": kind.strip()}

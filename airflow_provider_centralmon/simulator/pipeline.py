@@ -170,7 +170,8 @@ def _authorize(request: Request, state: SimulatorState, route: str) -> CallConte
 def _decode_json(raw: bytes) -> Any:
     try:
         return msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
+        # msgspec gives up on deep nesting with a RecursionError; no valid request nests so.
         raise RequestError(400, "Request body is not valid JSON") from None
 
 

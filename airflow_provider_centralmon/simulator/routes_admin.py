@@ -22,6 +22,8 @@ from airflow_provider_centralmon.simulator.pipeline import JSON, error_response,
 router = APIRouter(prefix="/_admin")
 # Admin replies are not calls of the simulated service; their request id says so.
 _ADMIN_REQUEST_ID = "simulator-admin"
+# One step of the manual clock: ten years either way keeps datetimes in range.
+MAX_CLOCK_STEP_S = 10 * 366 * 86_400
 
 
 @router.get("/counters")
@@ -50,7 +52,7 @@ async def set_faults(request: Request) -> Response:
     try:
         body = msgspec.json.decode(await request.body())
         rules = [FaultRule.from_spec(spec) for spec in body.get("faults", [])]
-    except (msgspec.DecodeError, AttributeError, TypeError, ValueError) as error:
+    except (msgspec.DecodeError, RecursionError, AttributeError, TypeError, ValueError) as error:
         return error_response(400, f"Invalid fault specification: {error}", _ADMIN_REQUEST_ID)
 
     if body.get("replace", True):
@@ -72,8 +74,11 @@ async def move_clock(request: Request) -> Response:
         body = msgspec.json.decode(await request.body())
         if "set" in body:
             clock.set(datetime.fromisoformat(body["set"]))
-        clock.advance(float(body.get("advance_s", 0)))
-    except (msgspec.DecodeError, AttributeError, TypeError, ValueError) as error:
+        advance_s = float(body.get("advance_s", 0))
+        if not abs(advance_s) <= MAX_CLOCK_STEP_S:
+            raise ValueError(f"advance_s must be a number of seconds within ±{MAX_CLOCK_STEP_S}")
+        clock.advance(advance_s)
+    except (msgspec.DecodeError, RecursionError, AttributeError, TypeError, ValueError) as error:
         return error_response(400, f"Invalid clock change: {error}", _ADMIN_REQUEST_ID)
     return _json({"now": clock.now().isoformat()})
 

@@ -58,9 +58,11 @@ class CursorStore:
     def advance(self, scroll_id: str, client_id: str, now: datetime) -> Page | None:
         """Return the next page of ``scroll_id``, or ``None`` if unknown or expired."""
         with self._lock:
-            cursor = self._cursors.pop(scroll_id, None)
-        if cursor is None or cursor.client_id != client_id:
-            return None
+            cursor = self._cursors.get(scroll_id)
+            # Another client presenting the id learns nothing and leaves the cursor intact.
+            if cursor is None or cursor.client_id != client_id:
+                return None
+            del self._cursors[scroll_id]
         if now - cursor.last_used > self._idle_timeout:
             return None
         cursor.last_used = now

@@ -11,6 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from airflow_provider_centralmon.simulator.pipeline import DroppedConnection
+from airflow_provider_centralmon.simulator.settings import check_loopback_host
 
 logger = logging.getLogger(__name__)
 STARTUP_TIMEOUT_S = 10.0
@@ -41,7 +42,8 @@ class ServerThread:
     """A uvicorn server for ``app``, serving from a daemon thread.
 
     :param app: the ASGI app to serve
-    :param host: loopback address to bind. Default ``127.0.0.1``.
+    :param host: loopback address to bind, ``localhost`` or 127.x.y.z; anything else is a
+        ``ValueError``. Default ``127.0.0.1``.
     :param port: port to bind; 0 (default) picks a free one
     :param log_level: uvicorn's log level. Default ``"warning"``.
     """
@@ -50,7 +52,7 @@ class ServerThread:
         self, *, app: FastAPI, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
     ) -> None:
         self.app = app
-        self.host = host
+        self.host = check_loopback_host(host)
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))

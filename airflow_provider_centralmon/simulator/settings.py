@@ -6,6 +6,7 @@ default is a guess says so, so that a test can switch to the other plausible beh
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -59,6 +60,27 @@ DEFAULT_QUOTAS: dict[str, int | None] = {
     ROUTE_V2_BATCH: 100,
     ROUTE_V2_QUERY: 100,
 }
+
+# Bounds that keep the generated dataset and the clock arithmetic finite.
+MAX_SPAN = timedelta(days=366)
+MAX_RECORDS_PER_MINUTE = 100_000.0
+MAX_LIFETIME_S = 366 * 86_400
+
+
+def check_loopback_host(host: str) -> str:
+    """Return ``host`` if it is ``localhost`` or an IPv4 loopback address; raise otherwise.
+
+    The simulator's admin routes change its state without any credential, and its test
+    client's secret is printed: it must never listen where other machines reach it.
+    """
+    try:
+        loopback = host == "localhost" or ipaddress.IPv4Address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"{host!r} is not a loopback address: use 127.0.0.1 (or 127.x.y.z)")
+    return host
+
 
 PendingShape = Literal["null_url", "absent_url", "no_entries"]
 
@@ -175,6 +197,31 @@ class SimulatorSettings:
             raise ValueError("batch_records_per_file must be at least 1")
         if self.dataset_end is not None and self.dataset_end.tzinfo is None:
             raise ValueError("dataset_end must be timezone-aware")
+        self._check_numbers()
+        self._check_quotas()
+
+    def _check_numbers(self) -> None:
+        if not timedelta(0) < self.span <= MAX_SPAN:
+            raise ValueError(f"span must be positive and at most {MAX_SPAN.days} days")
+        if not 0 < self.records_per_minute <= MAX_RECORDS_PER_MINUTE:
+            # Also refuses NaN, which every comparison fails.
+            raise ValueError(
+                f"records_per_minute must be above 0 and at most {MAX_RECORDS_PER_MINUTE}"
+            )
+        if self.total_records is not None and self.total_records < 0:
+            raise ValueError("total_records cannot be negative")
+        for name in ("token_lifetime_s", "presigned_url_lifetime_s", "scroll_idle_timeout_s"):
+            if not 0 < getattr(self, name) <= MAX_LIFETIME_S:
+                raise ValueError(f"{name} must be above 0 and at most {MAX_LIFETIME_S} seconds")
+        if not 0 <= self.batch_ready_delay_s <= MAX_LIFETIME_S or self.batch_pending_polls < 0:
+            raise ValueError("batch_ready_delay_s and batch_pending_polls cannot be negative")
+
+    def _check_quotas(self) -> None:
+        for route, limit in self.quotas.items():
+            if route not in API_ROUTES:
+                raise ValueError(f"quota for unknown route {route!r}; routes: {API_ROUTES}")
+            if limit is not None and limit < 0:
+                raise ValueError(f"the quota of {route} cannot be negative")
 
     def quota_limit(self, route: str) -> int | None:
         """Return the daily quota of the route group ``route`` belongs to, or ``None``."""

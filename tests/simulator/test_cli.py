@@ -160,3 +160,25 @@ def test_the_openapi_document_is_served_without_an_online_docs_page(cli_simulato
 
     assert document.json()["info"]["title"] == "Central Monitoring API simulator"
     assert docs_page.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--port", "99999"], "not a port"),
+        (["--port", "-1"], "not a port"),
+        (["--span", "99999999999d"], "duration too long"),
+        (["--records-per-minute", "nan"], "records_per_minute must be above 0"),
+        (["--token-lifetime", "-5"], "token_lifetime_s must be above 0"),
+        (["--quota", "/v1/nothing=3"], "quota for unknown route '/v1/nothing'"),
+        (["--quota", "/v1/logs/scroll=-1"], "cannot be negative"),
+    ],
+)
+def test_bad_values_are_one_line_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        sys.exit(main(argv))
+
+    error = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert message in error
+    assert "Traceback" not in error

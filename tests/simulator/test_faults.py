@@ -55,6 +55,27 @@ def test_spent_faults_leave_the_active_list(api):
     assert [(rule["route"], rule["kind"]) for rule in active] == [("/v1/query", "latency")]
 
 
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"kind": "error", "route": 5},
+        {"kind": "latency", "latency_s": "1"},
+        {"kind": "error", "count": 1.5},
+        {"kind": "latency", "latency_s": 1e9},
+        {"kind": "nope"},
+    ],
+)
+def test_a_fault_of_the_wrong_shape_is_refused_and_nothing_changes(api, rule):
+    base = api.simulator.base_url
+
+    reply = requests.post(base + "/_admin/faults", json={"faults": [rule]}, timeout=10)
+
+    assert reply.status_code == 400
+    assert "Invalid fault specification" in reply.json()["detail"]
+    assert requests.get(base + "/_admin/faults", timeout=10).json() == {"faults": []}
+    assert api.post("/v1/logs/scroll", SEARCH).status_code == 200
+
+
 def test_fault_applies_only_to_its_route(api):
     api.simulator.set_faults("/v1/logs/batch=error")
 

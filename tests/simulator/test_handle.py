@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import requests
 
 from airflow_provider_centralmon._compat import BaseHook
 from airflow_provider_centralmon.simulator.clock import ManualClock
@@ -98,3 +99,36 @@ def test_expected_ids_match_expected_hits(centralmon_simulator):
 
     assert expected == [hit["_id"] for hit in centralmon_simulator.expected_hits(body)]
     assert expected
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.1", "example.com"])
+def test_a_handle_never_listens_off_loopback(host):
+    with pytest.raises(ValueError, match="is not a loopback address"):
+        SimulatorHandle(host=host)
+
+
+@pytest.mark.parametrize(
+    "change", [{"advance_s": 1e12}, {"advance_s": "inf"}, {"set": "2026-12-01"}]
+)
+def test_a_clock_change_out_of_range_is_refused(centralmon_simulator, change):
+    before = centralmon_simulator.now()
+
+    reply = requests.post(centralmon_simulator.base_url + "/_admin/clock", json=change, timeout=10)
+
+    assert reply.status_code == 400
+    assert "Invalid clock change" in reply.json()["detail"]
+    assert centralmon_simulator.now() == before
+
+
+def test_a_deeply_nested_body_is_a_bad_request(api):
+    nested = b'{"application": "atr", "time_range": "now-1m", "x": ' + b"[" * 50_000
+    body = nested + b"]" * 50_000 + b"}"
+
+    reply = api.session.post(
+        api.simulator.base_url + "/v2/logs/scroll",
+        data=body,
+        headers={"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"},
+        timeout=10,
+    )
+
+    assert (reply.status_code, reply.json()["detail"]) == (400, "Request body is not valid JSON")

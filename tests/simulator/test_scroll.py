@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import pytest
 
+from airflow_provider_centralmon.simulator.settings import DEFAULT_CLIENT, ClientConfig
+
 from ._support import Api, ids
 
 BODY = {"application": "atr", "time_range": "now-2h", "size": 250}
@@ -62,6 +64,24 @@ def test_old_scroll_id_is_refused(api):
 
     assert reply.status_code == 404
     assert reply.json()["status_code"] == 404
+
+
+def test_another_clients_scroll_id_is_refused_and_the_cursor_lives_on(
+    centralmon_simulator_factory,
+):
+    other = ClientConfig(client_id="other", client_secret="other-secret")
+    sim = centralmon_simulator_factory(clients=(DEFAULT_CLIENT, other))
+    owner = Api(sim)
+    sim.client_id, sim.client_secret = "other", "other-secret"
+    intruder = Api(sim)
+    first = owner.post("/v1/logs/scroll", BODY).json()
+
+    stolen = intruder.post("/v1/logs/scroll", {"scroll_id": first["scroll_id"]})
+    continued = owner.post("/v1/logs/scroll", {"scroll_id": first["scroll_id"]})
+
+    assert stolen.status_code == 404
+    assert continued.status_code == 200
+    assert continued.json()["logs"][0]["_id"] != first["logs"][0]["_id"]
 
 
 def test_idle_cursor_expires(api):
