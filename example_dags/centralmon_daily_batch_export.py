@@ -15,8 +15,9 @@ The export path is the Airflow Variable ``centralmon_export_path`` (an object st
 as ``s3://aws_default@my-bucket/centralmon``); without it, files go to the local folder
 ``$AIRFLOW_HOME/centralmon-exports``.
 
-Try it: ``airflow dags test centralmon_daily_batch_export 2026-12-02T00:00:00+00:00`` exports
-December 1st, 00:00 to 24:00 UTC (the last full day before that instant).
+Try it against ``centralmon-simulator --span 2d``: ``airflow dags test
+centralmon_daily_batch_export "$(date -u +%Y-%m-%dT00:00:00+00:00)"`` exports yesterday,
+00:00 to 24:00 UTC (the last full day before that instant).
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@
 The window is templated: the hour that ends at the end of the run's data interval, so each
 run looks at the latest hour although runs are 15 minutes apart.
 
-Try it: ``airflow dags test centralmon_error_watch 2026-12-01T10:00:00+00:00`` looks at the
-errors of 09:00 to 10:00 UTC.
+Try it against ``centralmon-simulator``: ``airflow dags test centralmon_error_watch
+"$(date -u +%Y-%m-%dT%H:00:00+00:00)"`` looks at the errors of the last full hour.
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ Failed calls to the API are retried inside the task, with backoff, a few times. 
 also survive a longer outage, add Airflow retries (``default_args={"retries": 2}``); they are
 left out here so that ``airflow dags test`` reports a failure at once instead of waiting.
 
-Try it: ``airflow dags test centralmon_hourly_export 2026-12-01T10:00:00+00:00`` exports the
-last full hour before that instant, 09:00 to 10:00 UTC.
+Try it against ``centralmon-simulator`` (``make demo`` does it all): ``airflow dags test
+centralmon_hourly_export "$(date -u +%Y-%m-%dT%H:00:00+00:00)"`` exports the last full hour
+before that instant.
 """
 
 from __future__ import annotations
