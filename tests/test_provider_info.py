@@ -111,3 +111,25 @@ def test_airflow_cli_lists_the_provider_with_its_version(tmp_path: Path) -> None
 
     providers = {p["package_name"]: p["version"] for p in json.loads(listing.stdout)}
     assert providers["airflow-provider-centralmon"] == airflow_provider_centralmon.__version__
+
+
+def test_airflow_cli_lists_the_hook_of_the_connection_type(tmp_path: Path) -> None:
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+
+    listing = subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "providers", "hooks", "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+
+    hooks = {hook["connection_type"]: hook for hook in json.loads(listing.stdout)}
+    assert hooks["centralmon"] == {
+        "connection_type": "centralmon",
+        "class": "airflow_provider_centralmon.hooks.centralmon.CentralMonitoringHook",
+        "conn_id_attribute_name": "centralmon_conn_id",
+        "package_name": "airflow-provider-centralmon",
+        "hook_name": "Central Monitoring",
+    }
