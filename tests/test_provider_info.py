@@ -7,6 +7,7 @@ import subprocess
 import sys
 from importlib.metadata import distribution, entry_points
 from pathlib import Path
+from typing import Any
 
 import airflow
 import jsonschema
@@ -97,35 +98,30 @@ def test_form_field_names_stay_clear_of_masked_words() -> None:
         assert not any(word in name.lower() for word in masked_words), name
 
 
-def test_airflow_cli_lists_the_provider_with_its_version(tmp_path: Path) -> None:
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
-
+def airflow_cli_json(airflow_home: Path, *arguments: str) -> Any:
+    """Run ``airflow <arguments> --output json`` in a fresh Airflow home; return its output."""
     listing = subprocess.run(
-        [str(Path(sys.executable).parent / "airflow"), "providers", "list", "--output", "json"],
-        env=env,
+        [str(Path(sys.executable).parent / "airflow"), *arguments, "--output", "json"],
+        env={**os.environ, "AIRFLOW_HOME": str(airflow_home)},
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
     )
+    return json.loads(listing.stdout)
 
-    providers = {p["package_name"]: p["version"] for p in json.loads(listing.stdout)}
+
+def test_airflow_cli_lists_the_provider_with_its_version(tmp_path: Path) -> None:
+    listing = airflow_cli_json(tmp_path, "providers", "list")
+
+    providers = {p["package_name"]: p["version"] for p in listing}
     assert providers["airflow-provider-centralmon"] == airflow_provider_centralmon.__version__
 
 
 def test_airflow_cli_lists_the_hook_of_the_connection_type(tmp_path: Path) -> None:
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    listing = airflow_cli_json(tmp_path, "providers", "hooks")
 
-    listing = subprocess.run(
-        [str(Path(sys.executable).parent / "airflow"), "providers", "hooks", "--output", "json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-
-    hooks = {hook["connection_type"]: hook for hook in json.loads(listing.stdout)}
+    hooks = {hook["connection_type"]: hook for hook in listing}
     assert hooks["centralmon"] == {
         "connection_type": "centralmon",
         "class": "airflow_provider_centralmon.hooks.centralmon.CentralMonitoringHook",
