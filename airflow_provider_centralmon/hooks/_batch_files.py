@@ -134,9 +134,8 @@ def download_error(reply: RawReply, url: str, where: str, now: float) -> Central
 
 def batch_status(payload: Any, meta: CallMeta) -> BatchStatus:
     """Build the batch state from the urls route's payload."""
+    # A reply without the list is not a pending export: waiting on it would never end.
     entries = payload.get("presigned_urls") if isinstance(payload, Mapping) else payload
-    if entries is None:
-        entries = []
     if not isinstance(entries, list):
         raise ProtocolError(
             f"{meta.route} replied without a list of presigned_urls", request_id=meta.request_id

@@ -30,6 +30,10 @@ MAX_DETAIL_CHARS = 240
 _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
+# Top-level fields of the documented V1 replies; next to them, ``data`` is payload.
+V1_PAYLOAD_FIELDS = frozenset(
+    {"logs", "scroll_id", "has_more", "token", "presigned_urls", "daily_requests_remaining"}
+)
 
 
 @dataclass(frozen=True)
@@ -73,19 +77,32 @@ def decode_json(content: bytes, what: str) -> Any:
 
 
 def unwrap(reply: RawReply, route: str) -> Envelope:
-    """Decode a successful reply of either envelope version."""
+    """Decode a successful reply of either envelope version.
+
+    A reply is a V2 envelope when it is an object with a ``data`` key and either its ``meta``
+    is an object or it holds none of the V1 payload fields (:data:`V1_PAYLOAD_FIELDS`). So a
+    V2 reply whose ``meta`` is null, missing or garbled still yields its ``data`` (only the
+    request id and quota are then unknown), while a V1 payload that happens to hold a
+    ``data`` field next to V1 fields stays whole.
+    """
     body = decode_json(reply.content, route)
     header_request_id = reply.headers.get("x-request-id") or None
+    if not _is_v2_envelope(body):
+        remaining = body.get("daily_requests_remaining") if isinstance(body, dict) else None
+        return Envelope(body, header_request_id, _int_or_none(remaining))
 
-    meta = body.get("meta") if isinstance(body, dict) else None
-    if isinstance(meta, dict) and "data" in body:
-        rate_limit = meta.get("rate_limit")
-        remaining = rate_limit.get("daily_remaining") if isinstance(rate_limit, dict) else None
-        request_id = meta.get("request_id") or header_request_id
-        return Envelope(body["data"], _text_or_none(request_id), _int_or_none(remaining))
+    meta = body.get("meta")
+    meta = meta if isinstance(meta, dict) else {}
+    rate_limit = meta.get("rate_limit")
+    remaining = rate_limit.get("daily_remaining") if isinstance(rate_limit, dict) else None
+    request_id = meta.get("request_id") or header_request_id
+    return Envelope(body["data"], _text_or_none(request_id), _int_or_none(remaining))
 
-    remaining = body.get("daily_requests_remaining") if isinstance(body, dict) else None
-    return Envelope(body, header_request_id, _int_or_none(remaining))
+
+def _is_v2_envelope(body: Any) -> bool:
+    if not isinstance(body, dict) or "data" not in body:
+        return False
+    return isinstance(body.get("meta"), dict) or V1_PAYLOAD_FIELDS.isdisjoint(body)
 
 
 def request_id_of(reply: RawReply) -> str | None:

@@ -49,12 +49,18 @@ class ScrollCursor:
         """Check one reply and turn it into a page."""
         if not isinstance(payload, Mapping):
             raise self._error("a scroll reply that is not an object", meta)
-        records = payload.get("logs") or []
+        stated = self._stated_has_more(payload.get("has_more"), meta)
+        records = payload.get("logs")
+        if records is None and stated is False and "logs" in payload:
+            # Read as "nothing matched": the reply says in so many words that it is the end.
+            records = []
+        if records is None:
+            raise self._error("a scroll reply without a logs list", meta)
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise self._error("a scroll reply whose logs are not a list of objects", meta)
 
         scroll_id = payload.get("scroll_id")
-        has_more = _has_more(payload.get("has_more"), records, scroll_id)
+        has_more = self._has_more(stated, records, scroll_id, meta)
         if has_more:
             self._check_progress(scroll_id, records, meta)
         self._scroll_id = scroll_id if isinstance(scroll_id, str) else None
@@ -76,6 +82,30 @@ class ScrollCursor:
                 f"{self._empty_in_a_row} empty pages in a row that say has_more", meta
             )
 
+    def _stated_has_more(self, raw: Any, meta: CallMeta) -> bool | None:
+        """Read ``has_more``: a boolean, ``"true"``/``"false"`` or 1/0; None when not stated."""
+        if raw is None or isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+            return raw.strip().lower() == "true"
+        if isinstance(raw, int) and raw in (0, 1):
+            return raw == 1
+        raise self._error(f"has_more of {raw!r:.40}", meta)
+
+    def _has_more(
+        self, stated: bool | None, records: list[Any], scroll_id: Any, meta: CallMeta
+    ) -> bool:
+        if stated is not None:
+            return stated
+        # Not stated: continue while pages carry records, as classic scrolls do; an empty page
+        # is the end. Records without a cursor leave no way to tell whether more exist, and
+        # ending there could drop records without a word.
+        if not records:
+            return False
+        if not isinstance(scroll_id, str) or not scroll_id:
+            raise self._error("records with neither has_more nor a scroll_id", meta)
+        return True
+
     def _error(self, what: str, meta: CallMeta) -> ProtocolError:
         # The scroll id is a credential for the query's results: never part of the message.
         return ProtocolError(
@@ -83,12 +113,3 @@ class ScrollCursor:
             http_status=meta.http_status,
             request_id=meta.request_id,
         )
-
-
-def _has_more(raw: Any, records: list[Any], scroll_id: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    if isinstance(raw, str):
-        return raw.strip().lower() == "true"
-    # Not stated: continue while pages carry records and a cursor, as classic scrolls do.
-    return bool(records) and isinstance(scroll_id, str) and bool(scroll_id)

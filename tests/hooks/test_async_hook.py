@@ -155,3 +155,26 @@ async def test_connection_is_read_in_a_thread_without_an_async_getter(
     settings = await hook.get_settings()
 
     assert settings.conn_id == "thread_conn"
+
+
+async def test_async_scroll_reads_a_v2_reply_whose_meta_is_null(
+    make_async_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on(
+        "/v2/logs/scroll",
+        Reply.json({"data": {"logs": [{"n": 1}], "scroll_id": "c1", "has_more": True}}),
+        Reply.json({"data": {"logs": [], "has_more": False}, "meta": None}),
+    )
+
+    pages = [page async for page in make_async_hook().scroll(SEARCH)]
+
+    assert [r["n"] for p in pages for r in p.records] == [1]
+
+
+async def test_async_scroll_reply_without_logs_is_a_protocol_error(
+    make_async_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on("/v2/logs/scroll", Reply.json({"items": [{"n": 1}], "has_more": False}))
+
+    with pytest.raises(ProtocolError, match="without a logs list"):
+        [page async for page in make_async_hook().scroll(SEARCH)]

@@ -393,3 +393,29 @@ def test_max_retries_must_be_a_count(make_conn: Callable[..., str]) -> None:
 
     with pytest.raises(InvalidParameterError, match="max_retries"):
         CentralMonitoringHook(make_conn(), max_retries=-1)
+
+
+@pytest.mark.parametrize("meta", [None, "absent", "v2", ["x"]])
+def test_v2_envelope_without_usable_meta_is_still_unwrapped(
+    make_hook: Callable[..., Any], service: FakeService, meta: Any
+) -> None:
+    body: dict[str, Any] = {"data": {"tickets": 3}}
+    if meta != "absent":
+        body["meta"] = meta
+    service.on("/v1/query", Reply.json(body, **{"x-request-id": "hdr-2"}))
+
+    reply = make_hook().query({})
+
+    assert reply.payload == {"tickets": 3}
+    assert (reply.meta.request_id, reply.meta.daily_remaining) == ("hdr-2", None)
+
+
+def test_v1_payload_with_a_data_field_is_not_unwrapped(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    body = {"data": [1, 2], "daily_requests_remaining": 5}
+    service.on("/v1/query", Reply.json(body))
+
+    reply = make_hook().query({})
+
+    assert (reply.payload, reply.meta.daily_remaining) == (body, 5)

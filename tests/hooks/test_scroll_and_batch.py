@@ -354,3 +354,85 @@ def test_unsealing_a_value_that_was_not_sealed_is_refused(
         make_hook().unseal(value)
 
     assert "batch-secret-token" not in str(caught.value)
+
+
+@pytest.mark.parametrize("meta", [None, "absent", [], "v2", {"request_id": 7}])
+def test_v2_scroll_reply_with_unusable_meta_keeps_its_records(
+    make_hook: Callable[..., Any], service: FakeService, meta: Any
+) -> None:
+    def page(logs: list[dict[str, Any]], scroll_id: str, has_more: bool) -> Reply:
+        body: dict[str, Any] = {
+            "data": {"logs": logs, "scroll_id": scroll_id, "has_more": has_more}
+        }
+        if meta != "absent":
+            body["meta"] = meta
+        return Reply.json(body)
+
+    service.on("/v2/logs/scroll", page([{"n": 1}, {"n": 2}], "c1", True), page([], "c2", False))
+
+    pages = list(make_hook().scroll(SEARCH))
+
+    assert [r["n"] for p in pages for r in p.records] == [1, 2]
+    assert [p.has_more for p in pages] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        ({"scroll_id": "c1", "has_more": True}, "without a logs list"),
+        ({"logs": None, "scroll_id": "c1", "has_more": True}, "without a logs list"),
+        ({"logs": {"n": 1}, "scroll_id": "c1", "has_more": False}, "not a list of objects"),
+        ({"results": [{"n": 1}]}, "without a logs list"),
+        ({"logs": [{"n": 1}], "scroll_id": "c1", "has_more": "maybe"}, "has_more of 'maybe'"),
+        ({"logs": [{"n": 1}], "scroll_id": "c1", "has_more": 2}, "has_more of 2"),
+        ({"logs": [{"n": 1}], "next": "c1"}, "neither has_more nor a scroll_id"),
+    ],
+)
+def test_scroll_reply_that_cannot_be_read_stops_with_an_error(
+    make_hook: Callable[..., Any],
+    service: FakeService,
+    reply: dict[str, Any],
+    message: str,
+) -> None:
+    service.on("/v2/logs/scroll", Reply.json(reply))
+
+    with pytest.raises(ProtocolError, match=message):
+        list(make_hook().scroll(SEARCH))
+
+
+@pytest.mark.parametrize(
+    ("has_more", "pages"), [("TRUE", 2), (" false ", 1), (1, 2), (0, 1), (None, 2)]
+)
+def test_scroll_reads_has_more_spelled_as_text_number_or_left_out(
+    make_hook: Callable[..., Any], service: FakeService, has_more: Any, pages: int
+) -> None:
+    service.on(
+        "/v2/logs/scroll",
+        Reply.json({"logs": [{"n": 1}], "scroll_id": "c1", "has_more": has_more}),
+        Reply.json({"logs": [], "scroll_id": "c2", "has_more": False}),
+    )
+
+    assert len(list(make_hook().scroll(SEARCH))) == pages
+
+
+def test_empty_logs_of_null_end_a_scroll_only_when_has_more_is_false(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on("/v2/logs/scroll", Reply.json({"logs": None, "has_more": False}))
+
+    [page] = list(make_hook().scroll(SEARCH))
+
+    assert (page.records, page.has_more) == ([], False)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [{"daily_requests_remaining": 3}, {"presigned_urls": None}, {"data": {"status": "ok"}}],
+)
+def test_urls_reply_without_presigned_urls_is_a_protocol_error(
+    make_hook: Callable[..., Any], service: FakeService, reply: dict[str, Any]
+) -> None:
+    service.on("/v1/logs/batch/urls", Reply.json(reply))
+
+    with pytest.raises(ProtocolError, match="without a list of presigned_urls"):
+        make_hook().get_batch_files("t")
