@@ -25,7 +25,7 @@ from airflow_provider_centralmon.exceptions import (
     ProtocolError,
     ServiceError,
 )
-from airflow_provider_centralmon.hooks._replies import RawReply, describe_body
+from airflow_provider_centralmon.hooks._replies import RawReply, describe_body, url_for_logs
 from airflow_provider_centralmon.hooks._settings import is_loopback
 from airflow_provider_centralmon.hooks._types import BatchFile, BatchStatus, CallMeta
 
@@ -39,13 +39,6 @@ _WHITESPACE = b" \t\r\n"
 # Where an object or array element may end: a closing bracket, then the separator.
 _CONTAINER_END = re.compile(rb"[}\]][ \t\r\n]*([,\]])")
 _SCALAR_END = re.compile(rb"[ \t\r\n]*([,\]])")
-
-
-def url_for_logs(url: str) -> str:
-    """Return a URL without its query string, whose signature is a credential."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
 class _QueryRedactingFilter(logging.Filter):

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import msgspec
 
@@ -185,6 +186,39 @@ def oauth_error_of(reply: RawReply) -> str | None:
         return None
     error = body.get("error") if isinstance(body, dict) else None
     return error if isinstance(error, str) else None
+
+
+def url_for_logs(url: str) -> str:
+    """Return a URL without its query string, whose signature is a credential."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
+
+
+def redirect_error(reply: RawReply, url: str, where: str) -> ProtocolError | None:
+    """Return the error for a redirect, or None when the reply is not one.
+
+    Redirects are never followed: the request carries a client secret, a bearer token, a batch
+    token, a scroll id or a presigned signature, and a 307 or 308 would send it again to a
+    host nobody configured, perhaps over plain http.
+
+    :param reply: the reply
+    :param url: the URL that was requested, to resolve a relative ``Location``
+    :param where: names the call in the message
+    """
+    if not 300 <= reply.status < 400:
+        return None
+    location = reply.headers.get("location")
+    try:
+        target = url_for_logs(urljoin(url, location)) if location else "nowhere stated"
+    except ValueError:
+        target = "an unreadable Location"
+    return ProtocolError(
+        f"{where} answered {reply.status}, a redirect to {target}; redirects are never "
+        "followed, since the request would carry its credentials there. Configure the final "
+        "URL instead",
+        http_status=reply.status,
+    )
 
 
 def next_reset(now: float) -> datetime:

@@ -30,11 +30,10 @@ from airflow_provider_centralmon.hooks._batch_files import (
     download_error,
     mask_query,
     redact_http_debug_logs,
-    url_for_logs,
 )
 from airflow_provider_centralmon.hooks._core import HookCore, count_list, lower_headers, submission
 from airflow_provider_centralmon.hooks._oauth import read_token_reply, token_request
-from airflow_provider_centralmon.hooks._replies import RawReply
+from airflow_provider_centralmon.hooks._replies import RawReply, redirect_error, url_for_logs
 from airflow_provider_centralmon.hooks._retry import (
     API_RETRY_STATUSES,
     TOKEN_RETRY_STATUSES,
@@ -379,9 +378,19 @@ class CentralMonitoringHook(BaseHook, HookCore):
     def _request(self, method: str, url: str, *, where: str, **kwargs: Any) -> requests.Response:
         settings = self.settings
         with self._transport_errors(where):
-            return self._session.request(
-                method, url, timeout=settings.timeout_s, verify=settings.verify, **kwargs
+            response = self._session.request(
+                method,
+                url,
+                timeout=settings.timeout_s,
+                verify=settings.verify,
+                allow_redirects=False,
+                **kwargs,
             )
+        redirect = redirect_error(_head(response), url, where)
+        if redirect is not None:
+            response.close()
+            raise redirect
+        return response
 
     @contextmanager
     def _transport_errors(self, where: str) -> Iterator[None]:
@@ -422,6 +431,11 @@ class CentralMonitoringHook(BaseHook, HookCore):
 
 def _reply_outcome(reply: Any) -> HttpOutcome:
     return HttpOutcome(reply.status, reply.headers)
+
+
+def _head(response: requests.Response) -> RawReply:
+    """Return the status and headers of a reply whose body is not read yet."""
+    return RawReply(response.status_code, lower_headers(response.headers), b"")
 
 
 def _raw(response: requests.Response) -> RawReply:

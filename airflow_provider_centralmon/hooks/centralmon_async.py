@@ -17,7 +17,7 @@ from airflow_provider_centralmon.exceptions import ServiceError
 from airflow_provider_centralmon.hooks._batch_files import batch_status
 from airflow_provider_centralmon.hooks._core import HookCore, count_list, lower_headers
 from airflow_provider_centralmon.hooks._oauth import read_token_reply, token_request
-from airflow_provider_centralmon.hooks._replies import RawReply
+from airflow_provider_centralmon.hooks._replies import RawReply, redirect_error
 from airflow_provider_centralmon.hooks._retry import (
     API_RETRY_STATUSES,
     TOKEN_RETRY_STATUSES,
@@ -214,10 +214,11 @@ class CentralMonitoringAsyncHook(BaseHook, HookCore):
         }
         content = msgspec.json.encode(body)
         url = settings.base_url + route
+        where = f"POST {route}"
         return await self._with_retries(
-            route,
+            where,
             API_RETRY_STATUSES,
-            lambda: self._exchange(client, "POST", url, route, headers=headers, content=content),
+            lambda: self._exchange(client, "POST", url, where, headers=headers, content=content),
         )
 
     async def _fetch_token(self, settings: ConnectionSettings) -> AccessToken:
@@ -258,8 +259,13 @@ class CentralMonitoringAsyncHook(BaseHook, HookCore):
         self, client: httpx.AsyncClient, method: str, url: str, where: str, **kwargs: Any
     ) -> RawReply:
         with self._transport_errors(where):
-            response = await client.request(method, url, **kwargs)
-        return RawReply(response.status_code, lower_headers(response.headers), response.content)
+            # httpx follows no redirect unless asked to; a 3xx is refused like the sync hook's.
+            response = await client.request(method, url, follow_redirects=False, **kwargs)
+        reply = RawReply(response.status_code, lower_headers(response.headers), response.content)
+        redirect = redirect_error(reply, url, where)
+        if redirect is not None:
+            raise redirect
+        return reply
 
     @contextmanager
     def _transport_errors(self, where: str) -> Iterator[None]:
