@@ -109,7 +109,9 @@ def download_error(reply: RawReply, url: str, where: str, now: float) -> Central
     :param where: the URL as shown in messages
     :param now: current time, epoch seconds
     """
-    detail = describe_body(reply)
+    # S3 quotes the signature it was given in some errors (SignatureDoesNotMatch).
+    signed = [value for _, value in parse_qsl(urlsplit(url).query)]
+    detail = describe_body(reply, (urlsplit(url).query, *signed))
     expires_at = presigned_expiry(url)
     expired = expires_at is not None and expires_at.timestamp() <= now
     # S3 answers 403 "Request has expired" for a signature past its lifetime.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,6 @@ from airflow_provider_centralmon.hooks._types import BatchSubmission, CallMeta, 
 # The vendor's deprecation notice names this path for the urls route, the API reference names
 # the default one. When the default is not overridden and answers 404, this one is tried.
 BATCH_URLS_FALLBACK_ROUTE = "/v1/logs/batch/status"
-_SECRET_BODY_FIELDS = ("scroll_id", "token")
 
 _found_routes: dict[tuple[str, str], str] = {}
 _found_routes_guard = threading.Lock()
@@ -106,7 +105,6 @@ class HookCore:
         route: str,
         settings: ConnectionSettings,
         elapsed_s: float,
-        body: Mapping[str, Any],
         count: Callable[[Any], int | None] | None = None,
     ) -> tuple[Any, CallMeta]:
         """Return the payload and meta of a successful reply, or raise the matching error."""
@@ -119,7 +117,6 @@ class HookCore:
                 conn_id=settings.conn_id,
                 now=self._clock(),
                 last_remaining=last.remaining if last and last.route == route else None,
-                secrets=_secrets_in(body),
             )
             if reply.status == 429:
                 self._note_quota(route, 0)
@@ -170,12 +167,6 @@ class HookCore:
             client_secret=settings.client_secret,
             conn_id=settings.conn_id,
         )
-
-
-def _secrets_in(body: Mapping[str, Any]) -> Iterable[str]:
-    return [
-        value for key in _SECRET_BODY_FIELDS if isinstance(value := body.get(key), str) and value
-    ]
 
 
 def count_list(key: str) -> Callable[[Any], int | None]:

@@ -6,13 +6,15 @@ an error means the same thing on both paths.
 
 from __future__ import annotations
 
+import base64
 import html
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, quote_plus, unquote, urljoin, urlsplit
 
 import msgspec
 
@@ -28,6 +30,10 @@ from airflow_provider_centralmon.exceptions import (
 )
 
 MAX_DETAIL_CHARS = 240
+# Airflow's secret masker also leaves values this short alone.
+MIN_SECRET_CHARS = 5
+# Request body fields that are credentials: a scroll cursor, a batch token.
+_SECRET_BODY_FIELDS = ("scroll_id", "token")
 _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
@@ -44,11 +50,14 @@ class RawReply:
     :param status: HTTP status
     :param headers: reply headers with lower-case names
     :param content: the body
+    :param secrets: the secrets its request carried (see :func:`request_secrets`), blanked
+        from any text built from the reply
     """
 
     status: int
     headers: Mapping[str, str] = field(repr=False)
     content: bytes = field(repr=False)
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -108,39 +117,94 @@ def _is_v2_envelope(body: Any) -> bool:
 
 def request_id_of(reply: RawReply) -> str | None:
     """Return the request id of any reply, error replies included."""
-    try:
-        body = msgspec.json.decode(reply.content)
-    except msgspec.DecodeError:
-        body = None
+    body = _decoded_or_none(reply.content)
     meta = body.get("meta") if isinstance(body, dict) else None
     from_meta = meta.get("request_id") if isinstance(meta, dict) else None
     return _text_or_none(from_meta or reply.headers.get("x-request-id"))
 
 
+def request_secrets(headers: Mapping[str, str] | None, body: Any) -> tuple[str, ...]:
+    """Return the secrets a request carries: whatever a reply must never show again.
+
+    The bearer token or HTTP Basic credentials of ``Authorization``, the client secret of a
+    token form, and the ``scroll_id`` or batch ``token`` of a JSON body.
+
+    :param headers: the request headers
+    :param body: the form fields (a mapping) or the JSON body (bytes)
+    """
+    found: list[str] = []
+    authorization = next(
+        (value for name, value in (headers or {}).items() if name.lower() == "authorization"), ""
+    )
+    scheme, _, credential = authorization.partition(" ")
+    if credential:
+        found.append(credential)
+    if scheme.lower() == "basic":
+        try:
+            pair = base64.b64decode(credential, validate=True).decode()
+        except ValueError:
+            pair = ""
+        found.append(unquote(pair.partition(":")[2]))
+    if isinstance(body, Mapping):
+        found.append(str(body.get("client_secret") or ""))
+    elif isinstance(body, bytes | bytearray):
+        decoded = _decoded_or_none(body)
+        if isinstance(decoded, dict):
+            found.extend(str(decoded.get(key) or "") for key in _SECRET_BODY_FIELDS)
+    return tuple(secret for secret in found if secret)
+
+
+def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
+    """Return every spelling in which a reply may echo the secrets, longest first.
+
+    As sent, JSON-escaped (with or without ``/`` written ``\\/``, non-ASCII raw or as
+    ``\\u`` escapes), URL-encoded (form or path style) and HTML-escaped. A value shorter than
+    :data:`MIN_SECRET_CHARS` is no credential, and blanking it would garble the message.
+    """
+    forms: set[str] = set()
+    for secret in secrets:
+        if len(secret) < MIN_SECRET_CHARS:
+            continue
+        escaped = {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+        forms.update(escaped, (form.replace("/", "\\/") for form in escaped))
+        forms.update({secret, quote(secret, safe=""), quote_plus(secret), html.escape(secret)})
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def redact(text: str, forms: Iterable[str]) -> str:
+    """Blank every form of :func:`secret_forms` out of a text."""
+    for form in forms:
+        text = text.replace(form, "***")
+    return text
+
+
 def describe_body(reply: RawReply, secrets: Iterable[str] = ()) -> str:
     """Summarise an error body in one readable line, whatever its shape.
 
+    Every text the provider builds from a reply passes here, so this is where the secrets of
+    the request (``reply.secrets``, plus ``secrets``) are blanked: in the raw body, before
+    JSON or HTML decoding can change their spelling, and again in the summary.
+
     :param reply: the reply
-    :param secrets: values to blank out should the service echo them
+    :param secrets: more values to blank out should the service echo them
     """
-    text = _summary(reply.content, reply.headers.get("content-type", ""))
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    forms = secret_forms((*reply.secrets, *secrets))
+    text = redact(reply.content.decode("utf-8", "replace"), forms)
+    text = redact(_summary(text, reply.headers.get("content-type", "")), forms)
     if len(text) > MAX_DETAIL_CHARS:
         text = text[: MAX_DETAIL_CHARS - 3].rstrip() + "..."
     return text
 
 
-def _summary(content: bytes, content_type: str) -> str:
-    if not content.strip():
+def _summary(text: str, content_type: str) -> str:
+    if not text.strip():
         return "empty body"
     try:
-        body = msgspec.json.decode(content)
+        body = msgspec.json.decode(text)
     except msgspec.DecodeError:
-        return _text_summary(content.decode("utf-8", "replace"), content_type)
+        return _text_summary(text, content_type)
     found = _message_in(body)
-    return _one_line(found) if found else _one_line(content.decode("utf-8", "replace"))
+    return _one_line(found) if found else _one_line(text)
 
 
 def _message_in(body: Any) -> str | None:
@@ -180,12 +244,16 @@ def _one_line(text: str) -> str:
 
 def oauth_error_of(reply: RawReply) -> str | None:
     """Return the OAuth2 ``error`` code of a token-endpoint reply, if there is one."""
+    body = _decoded_or_none(reply.content)
+    error = body.get("error") if isinstance(body, dict) else None
+    return redact(error, secret_forms(reply.secrets)) if isinstance(error, str) else None
+
+
+def _decoded_or_none(content: bytes | bytearray) -> Any:
     try:
-        body = msgspec.json.decode(reply.content)
+        return msgspec.json.decode(content)
     except msgspec.DecodeError:
         return None
-    error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, str) else None
 
 
 def url_for_logs(url: str) -> str:

@@ -90,7 +90,8 @@ class ScrollCursor:
             return raw.strip().lower() == "true"
         if isinstance(raw, int) and raw in (0, 1):
             return raw == 1
-        raise self._error(f"has_more of {raw!r:.40}", meta)
+        # The value itself is not quoted: only text that went through redaction may show.
+        raise self._error(f"an unreadable has_more (a {type(raw).__name__})", meta)
 
     def _has_more(
         self, stated: bool | None, records: list[Any], scroll_id: Any, meta: CallMeta

@@ -33,7 +33,12 @@ from airflow_provider_centralmon.hooks._batch_files import (
 )
 from airflow_provider_centralmon.hooks._core import HookCore, count_list, lower_headers, submission
 from airflow_provider_centralmon.hooks._oauth import read_token_reply, token_request
-from airflow_provider_centralmon.hooks._replies import RawReply, redirect_error, url_for_logs
+from airflow_provider_centralmon.hooks._replies import (
+    RawReply,
+    redirect_error,
+    request_secrets,
+    url_for_logs,
+)
 from airflow_provider_centralmon.hooks._retry import (
     API_RETRY_STATUSES,
     TOKEN_RETRY_STATUSES,
@@ -289,9 +294,7 @@ class CentralMonitoringHook(BaseHook, HookCore):
                 self._remember_route(settings, operation, fallback)
                 route, reply = fallback, fallback_reply
         elapsed_s = time.perf_counter() - started
-        return self._accept(
-            reply, route=route, settings=settings, elapsed_s=elapsed_s, body=body, count=count
-        )
+        return self._accept(reply, route=route, settings=settings, elapsed_s=elapsed_s, count=count)
 
     def _authorized_post(
         self, settings: ConnectionSettings, route: str, body: Mapping[str, Any]
@@ -368,11 +371,15 @@ class CentralMonitoringHook(BaseHook, HookCore):
             self._sleep(delay)
 
     def _exchange(self, method: str, url: str, *, where: str, **kwargs: Any) -> RawReply:
+        secrets = request_secrets(kwargs.get("headers"), kwargs.get("data"))
         with self._transport_errors(where):
             response = self._request(method, url, where=where, **kwargs)
             with response:
                 return RawReply(
-                    response.status_code, lower_headers(response.headers), response.content
+                    response.status_code,
+                    lower_headers(response.headers),
+                    response.content,
+                    secrets,
                 )
 
     def _request(self, method: str, url: str, *, where: str, **kwargs: Any) -> requests.Response:

@@ -17,7 +17,7 @@ from airflow_provider_centralmon.exceptions import ServiceError
 from airflow_provider_centralmon.hooks._batch_files import batch_status
 from airflow_provider_centralmon.hooks._core import HookCore, count_list, lower_headers
 from airflow_provider_centralmon.hooks._oauth import read_token_reply, token_request
-from airflow_provider_centralmon.hooks._replies import RawReply, redirect_error
+from airflow_provider_centralmon.hooks._replies import RawReply, redirect_error, request_secrets
 from airflow_provider_centralmon.hooks._retry import (
     API_RETRY_STATUSES,
     TOKEN_RETRY_STATUSES,
@@ -177,9 +177,7 @@ class CentralMonitoringAsyncHook(BaseHook, HookCore):
                 self._remember_route(settings, operation, fallback)
                 route, reply = fallback, fallback_reply
         elapsed_s = time.perf_counter() - started
-        return self._accept(
-            reply, route=route, settings=settings, elapsed_s=elapsed_s, body=body, count=count
-        )
+        return self._accept(reply, route=route, settings=settings, elapsed_s=elapsed_s, count=count)
 
     async def _authorized_post(
         self,
@@ -261,7 +259,12 @@ class CentralMonitoringAsyncHook(BaseHook, HookCore):
         with self._transport_errors(where):
             # httpx follows no redirect unless asked to; a 3xx is refused like the sync hook's.
             response = await client.request(method, url, follow_redirects=False, **kwargs)
-        reply = RawReply(response.status_code, lower_headers(response.headers), response.content)
+        secrets = request_secrets(
+            kwargs.get("headers"), kwargs.get("content") or kwargs.get("data")
+        )
+        reply = RawReply(
+            response.status_code, lower_headers(response.headers), response.content, secrets
+        )
         redirect = redirect_error(reply, url, where)
         if redirect is not None:
             raise redirect

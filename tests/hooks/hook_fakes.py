@@ -66,13 +66,14 @@ class FakeService:
     """A scripted API and token endpoint.
 
     Routes map a path to a handler or to a list of replies served in order (the last one
-    repeats). The token endpoint issues ``token-1``, ``token-2``, ... unless scripted.
+    repeats). The token endpoint issues ``token-1``, ``token-2``, ... unless scripted with
+    replies or handlers.
     """
 
     def __init__(self) -> None:
         self.exchanges: list[Exchange] = []
         self.routes: dict[str, Handler | list[Reply | Exception]] = {}
-        self.token_replies: list[Reply | Exception] = []
+        self.token_replies: list[Reply | Exception | Handler] = []
         self.expires_in: Any = 3600
         self.tokens_issued = 0
 
@@ -94,6 +95,8 @@ class FakeService:
         self.exchanges.append(exchange)
         if exchange.url.split("?")[0] == AUTH:
             outcome = self._next(self.token_replies) if self.token_replies else self._issue()
+            if callable(outcome) and not isinstance(outcome, Exception):
+                outcome = outcome(exchange)
         else:
             script = self.routes.get(exchange.path)
             if script is None:

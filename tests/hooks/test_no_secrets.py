@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 import requests
-from hook_fakes import API, CLIENT_SECRET, FakeService, Reply
+from hook_fakes import API, CLIENT_SECRET, Exchange, FakeService, Reply
 
-from airflow_provider_centralmon.exceptions import CentralMonitoringError
+from airflow_provider_centralmon._trigger_events import error_event
+from airflow_provider_centralmon.exceptions import (
+    CentralMonitoringError,
+    PermissionDeniedError,
+    ServiceError,
+)
 
 SCROLL_ID = "scroll-cursor-SECRET-1"
 BATCH_TOKEN = "batch-token-SECRET-2"
@@ -103,3 +109,114 @@ def test_failed_token_transport_hides_the_request(
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__
     assert CLIENT_SECRET not in str(caught.value)
+
+
+def forms_of(secret: str) -> list[str]:
+    escaped = json.dumps(secret)[1:-1]
+    return [secret, escaped.replace("/", "\\/"), quote(secret, safe=""), quote_plus(secret)]
+
+
+def echo_authorization(exchange: Exchange) -> Reply:
+    # An API gateway's reply to a header it cannot parse quotes the header.
+    quoted = exchange.headers["authorization"]
+    return Reply.json(
+        {"message": f"Invalid key=value pair in Authorization header: '{quoted}'"}, 403
+    )
+
+
+def test_an_error_that_quotes_the_bearer_token_does_not_show_it(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on("/v1/query", echo_authorization)
+
+    with pytest.raises(PermissionDeniedError) as caught:
+        make_hook().query({})
+
+    assert "token-1-abcdefgh" not in str(caught.value) + repr(caught.value.__dict__)
+    assert "Authorization header: 'Bearer ***'" in str(caught.value)
+
+
+async def test_a_trigger_event_never_holds_the_bearer_token(
+    make_async_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on("/v1/logs/batch/urls", echo_authorization)
+
+    with pytest.raises(PermissionDeniedError) as caught:
+        await make_async_hook().get_batch_files(BATCH_TOKEN)
+
+    assert "token-1-abcdefgh" not in json.dumps(error_event(caught.value))
+
+
+def echo_body_escaped(exchange: Exchange) -> Reply:
+    # Many JSON encoders write "/" as "\/"; the echo must still be recognised.
+    escaped = exchange.body.decode().replace("/", "\\/")
+    return Reply(500, b'{"unknown_field": ' + escaped.encode() + b"}")
+
+
+@pytest.mark.parametrize("secret", ["batch/token+SECRET==", "bätch/tøken=SECRET"])
+def test_an_echoed_batch_token_is_blanked_in_every_spelling(
+    make_hook: Callable[..., Any], service: FakeService, secret: str
+) -> None:
+    service.on("/v1/logs/batch/urls", echo_body_escaped)
+
+    with pytest.raises(ServiceError) as caught:
+        make_hook(max_retries=0).get_batch_files(secret)
+
+    assert not [form for form in forms_of(secret) if form in str(caught.value)]
+    assert "***" in str(caught.value)
+
+
+def test_an_echoed_scroll_id_is_blanked_when_json_escaped(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    scroll_id = "DXF1ZXJ5/QW5kRmV0Y2g+SCROLL=="
+    first = Reply.json({"logs": [{"n": 1}], "scroll_id": scroll_id, "has_more": True})
+    service.on(
+        "/v2/logs/scroll", lambda e: echo_body_escaped(e) if "scroll_id" in e.json() else first
+    )
+
+    with pytest.raises(ServiceError) as caught:
+        list(make_hook(max_retries=0).scroll({"application": "atr"}))
+
+    assert not [form for form in forms_of(scroll_id) if form in str(caught.value)]
+
+
+@pytest.mark.parametrize("auth_method", ["client_secret_post", "client_secret_basic"])
+def test_a_token_endpoint_page_echoing_the_request_shows_no_credential(
+    make_hook: Callable[..., Any],
+    make_conn: Callable[..., str],
+    service: FakeService,
+    auth_method: str,
+) -> None:
+    secret = "p@ss w0rd&SECRET/+="
+
+    def echo_request(exchange: Exchange) -> Reply:
+        sent = f"{exchange.headers.get('authorization', '')} {exchange.body.decode()}"
+        page = f"<html><body>Bad request: {sent}</body></html>"
+        return Reply(400, page.encode(), {"content-type": "text/html"})
+
+    service.token_replies = [echo_request]
+    conn_id = make_conn(password=secret, extra={"auth_method": auth_method})
+
+    ok, message = make_hook(conn_id).test_connection()
+
+    sent = service.token_requests[0].headers.get("authorization")
+    basic = [sent.split()[1]] if sent else []
+    assert not ok
+    assert not [form for form in [*forms_of(secret), *basic] if form in message]
+
+
+def test_an_s3_error_quoting_the_signature_does_not_show_it(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    body = (
+        "<Error><Code>SignatureDoesNotMatch</Code>"
+        f"<SignatureProvided>{SIGNATURE}</SignatureProvided></Error>"
+    )
+    service.on("/f.json", Reply(403, body.encode(), {"content-type": "application/xml"}))
+
+    with pytest.raises(CentralMonitoringError) as caught:
+        list(make_hook().iter_batch_file(f"{API}/f.json?X-Amz-Signature={SIGNATURE}"))
+
+    assert SIGNATURE not in str(caught.value)
+    assert "SignatureDoesNotMatch" in str(caught.value)

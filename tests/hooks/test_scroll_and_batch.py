@@ -383,8 +383,8 @@ def test_v2_scroll_reply_with_unusable_meta_keeps_its_records(
         ({"logs": None, "scroll_id": "c1", "has_more": True}, "without a logs list"),
         ({"logs": {"n": 1}, "scroll_id": "c1", "has_more": False}, "not a list of objects"),
         ({"results": [{"n": 1}]}, "without a logs list"),
-        ({"logs": [{"n": 1}], "scroll_id": "c1", "has_more": "maybe"}, "has_more of 'maybe'"),
-        ({"logs": [{"n": 1}], "scroll_id": "c1", "has_more": 2}, "has_more of 2"),
+        ({"logs": [{"n": 1}], "scroll_id": "c1", "has_more": "maybe"}, "has_more .a str"),
+        ({"logs": [{"n": 1}], "scroll_id": "c1", "has_more": 2}, "has_more .a int"),
         ({"logs": [{"n": 1}], "next": "c1"}, "neither has_more nor a scroll_id"),
     ],
 )
