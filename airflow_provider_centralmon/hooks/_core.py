@@ -25,7 +25,8 @@ from airflow_provider_centralmon.hooks._types import BatchSubmission, CallMeta, 
 # the default one. When the default is not overridden and answers 404, this one is tried.
 BATCH_URLS_FALLBACK_ROUTE = "/v1/logs/batch/status"
 
-_found_routes: dict[tuple[str, str], str] = {}
+# (API base URL, operation, path that answered 404) -> the fallback path that then succeeded.
+_found_routes: dict[tuple[str, str, str], str] = {}
 _found_routes_guard = threading.Lock()
 
 
@@ -77,8 +78,11 @@ class HookCore:
         )
 
     def _route(self, settings: ConnectionSettings, operation: str) -> str:
-        found = _found_routes.get((settings.base_url, operation))
-        return found or settings.route(operation)
+        route = settings.route(operation)
+        if operation in settings.overridden:
+            # A path the connection sets is used as is, whatever worked for other connections.
+            return route
+        return _found_routes.get((settings.base_url, operation, route), route)
 
     @staticmethod
     def _fallback_route(settings: ConnectionSettings, operation: str, route: str) -> str | None:
@@ -87,16 +91,26 @@ class HookCore:
             return None
         return BATCH_URLS_FALLBACK_ROUTE if route == DEFAULT_ROUTES["batch_urls"] else None
 
-    def _remember_route(self, settings: ConnectionSettings, operation: str, route: str) -> None:
+    def _remember_route(
+        self, settings: ConnectionSettings, operation: str, route: str, fallback: str, status: int
+    ) -> None:
+        """Remember a fallback path after the default one answered 404, if it worked.
+
+        Only a 2xx proves the fallback is the operation's path: a 404 of the default path can
+        also mean "no such export", and a 403 or 5xx of the fallback proves nothing.
+        """
+        if not 200 <= status < 300:
+            self.log.warning("%s answered 404, and %s answered %s instead", route, fallback, status)
+            return
         self.log.warning(
             "%s answered 404; %s works instead and is used for the rest of this process. "
             "Set it in extra `routes` of connection %r to skip the detour",
-            settings.route(operation),
             route,
+            fallback,
             settings.conn_id,
         )
         with _found_routes_guard:
-            _found_routes[(settings.base_url, operation)] = route
+            _found_routes[(settings.base_url, operation, route)] = fallback
 
     def _accept(
         self,

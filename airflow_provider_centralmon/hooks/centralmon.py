@@ -291,7 +291,7 @@ class CentralMonitoringHook(BaseHook, HookCore):
         if reply.status == 404 and fallback:
             fallback_reply = self._authorized_post(settings, fallback, body)
             if fallback_reply.status != 404:
-                self._remember_route(settings, operation, fallback)
+                self._remember_route(settings, operation, route, fallback, fallback_reply.status)
                 route, reply = fallback, fallback_reply
         elapsed_s = time.perf_counter() - started
         return self._accept(reply, route=route, settings=settings, elapsed_s=elapsed_s, count=count)

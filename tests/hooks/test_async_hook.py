@@ -11,6 +11,7 @@ from hook_fakes import FakeService, Reply
 from airflow_provider_centralmon.exceptions import (
     AuthenticationError,
     InvalidParameterError,
+    PermissionDeniedError,
     ProtocolError,
     QuotaExhaustedError,
     ServiceError,
@@ -178,3 +179,22 @@ async def test_async_scroll_reply_without_logs_is_a_protocol_error(
 
     with pytest.raises(ProtocolError, match="without a logs list"):
         [page async for page in make_async_hook().scroll(SEARCH)]
+
+
+async def test_async_fallback_route_is_remembered_only_when_it_works(
+    make_async_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on("/v1/logs/batch/status", Reply.json({"message": "Forbidden"}, 403), PENDING)
+
+    with pytest.raises(PermissionDeniedError):
+        await make_async_hook().get_batch_files("t")
+    await make_async_hook().get_batch_files("t")
+    await make_async_hook().get_batch_files("t")
+
+    assert [r.path.rsplit("/", 1)[1] for r in service.api_requests] == [
+        "urls",
+        "status",
+        "urls",
+        "status",
+        "status",
+    ]

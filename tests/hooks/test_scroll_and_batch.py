@@ -10,6 +10,7 @@ from hook_fakes import API, Exchange, FakeService, ManualClock, Reply
 
 from airflow_provider_centralmon.exceptions import (
     BatchError,
+    CentralMonitoringError,
     InvalidParameterError,
     ProtocolError,
 )
@@ -436,3 +437,57 @@ def test_urls_reply_without_presigned_urls_is_a_protocol_error(
 
     with pytest.raises(ProtocolError, match="without a list of presigned_urls"):
         make_hook().get_batch_files("t")
+
+
+@pytest.mark.parametrize("status", [403, 500, 400])
+def test_a_fallback_that_fails_is_not_remembered(
+    make_hook: Callable[..., Any], service: FakeService, status: int
+) -> None:
+    def urls(exchange: Exchange) -> Reply:
+        # Only the unknown export is "not found"; the route itself works.
+        if exchange.json()["token"] == "unknown":
+            return Reply.json({"detail": "batch not found"}, 404)
+        return urls_reply({"ready": False, "status": "pending"})
+
+    service.on("/v1/logs/batch/urls", urls)
+    service.on("/v1/logs/batch/status", Reply.json({"message": "Forbidden"}, status))
+
+    with pytest.raises(CentralMonitoringError):
+        make_hook(max_retries=0).get_batch_files("unknown")
+    status_reply = make_hook().get_batch_files("known")
+
+    assert status_reply.meta.route == "/v1/logs/batch/urls"
+    assert [r.path for r in service.api_requests] == [
+        "/v1/logs/batch/urls",
+        "/v1/logs/batch/status",
+        "/v1/logs/batch/urls",
+    ]
+
+
+def test_a_remembered_fallback_never_overrides_an_explicit_route(
+    make_hook: Callable[..., Any], make_conn: Callable[..., str], service: FakeService
+) -> None:
+    service.on("/v1/logs/batch/status", urls_reply({"ready": False, "status": "pending"}))
+    service.on("/custom/urls", urls_reply({"ready": False, "status": "pending"}))
+    make_hook().get_batch_files("t")
+    explicit = make_conn("explicit", extra={"routes": {"batch_urls": "/custom/urls"}})
+
+    status = make_hook(explicit).get_batch_files("t")
+
+    assert status.meta.route == "/custom/urls"
+    assert service.api_requests[-1].path == "/custom/urls"
+
+
+def test_a_remembered_fallback_belongs_to_its_api_host(
+    make_hook: Callable[..., Any], make_conn: Callable[..., str], service: FakeService
+) -> None:
+    service.on("/v1/logs/batch/status", urls_reply({"ready": False, "status": "pending"}))
+    make_hook().get_batch_files("t")
+    other_host = make_conn("other", host="https://other.cm.test")
+
+    make_hook(other_host).get_batch_files("t")
+
+    assert [e.url for e in service.exchanges if "other" in e.url] == [
+        "https://other.cm.test/v1/logs/batch/urls",
+        "https://other.cm.test/v1/logs/batch/status",
+    ]
