@@ -9,7 +9,12 @@ Submits one export of one application's records, then:
 2. runs ``CentralMonitoringBatchExportOperator`` (download, window filter, sort, gzip parts,
    publish to a local directory) and prints records/s end to end.
 
+Before that, without the network, it splits batch files held in memory into their hits, as a
+download does, and prints hits/s: plain hits, hits whose message embeds a JSON document (whose
+brackets the splitter must not take for the hit's own), and one large deeply nested hit.
+
     .venv/bin/python benchmarks/bench_batch_export.py [--records 300000] [--latency 0.5]
+    .venv/bin/python benchmarks/bench_batch_export.py --split-only
 """
 
 from __future__ import annotations
@@ -62,6 +67,40 @@ def connect(base_url: str) -> None:
             "extra": {"auth_url": base_url + "/oauth2/token"},
         }
     )
+
+
+def split_rates() -> None:
+    from airflow_provider_centralmon.hooks._batch_files import JsonArraySplitter
+    from airflow_provider_centralmon.hooks.centralmon import DOWNLOAD_CHUNK_BYTES
+
+    source = {"@timestamp": "2026-11-30T00:00:00.123Z", "level": "INFO", "service": "api"}
+    embedded = json.dumps([{"id": i, "v": "x"} for i in range(400)])  # about 8 KiB
+    files = {
+        "100,000 plain hits": [
+            {"_index": "logs", "_id": str(i), "_source": {**source, "message": f"call {i}"}}
+            for i in range(100_000)
+        ],
+        "5,000 hits, 8 KiB JSON in message": [
+            {"_index": "logs", "_id": str(i), "_source": {**source, "message": embedded}}
+            for i in range(5_000)
+        ],
+        "1 hit of 16,000 nested objects": [
+            {"_id": "1", "_source": {**source, "spans": [{"i": i} for i in range(16_000)]}}
+        ],
+    }
+    for label, hits in files.items():
+        data = json.dumps(hits).encode()
+        began = time.perf_counter()
+        splitter = JsonArraySplitter("bench")
+        count = 0
+        for start in range(0, len(data), DOWNLOAD_CHUNK_BYTES):
+            count += len(splitter.feed(data[start : start + DOWNLOAD_CHUNK_BYTES]))
+        splitter.close()
+        elapsed = time.perf_counter() - began
+        print(
+            f"split, {label} ({len(data) / 1e6:.1f} MB): {count} hits in {elapsed:.3f} s = "
+            f"{count / elapsed:,.0f} hits/s, {len(data) / elapsed / 1e6:.0f} MB/s"
+        )
 
 
 def download_rates(concurrencies: list[int]) -> None:
@@ -126,8 +165,12 @@ def main() -> None:
     parser.add_argument("--file-records", type=int, default=100_000, help="records per file")
     parser.add_argument("--latency", type=float, default=0.5, help="seconds before each file")
     parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 2, 4])
+    parser.add_argument("--split-only", action="store_true", help="only split files in memory")
     args = parser.parse_args()
 
+    split_rates()
+    if args.split_only:
+        return
     process, base_url = start_simulator(args.records, args.file_records, args.latency)
     try:
         connect(base_url)

@@ -35,10 +35,32 @@ FAILED_STATUSES = frozenset(
 # A single element larger than this is taken for a malformed array rather than buffered on.
 MAX_ELEMENT_BYTES = 64 * 1024 * 1024
 _COMPACT_AFTER_BYTES = 1024 * 1024
-_WHITESPACE = b" \t\r\n"
-# Where an object or array element may end: a closing bracket, then the separator.
-_CONTAINER_END = re.compile(rb"[}\]][ \t\r\n]*([,\]])")
-_SCALAR_END = re.compile(rb"[ \t\r\n]*([,\]])")
+_WHITESPACE_RUN = re.compile(rb"[ \t\r\n]*+")
+_SCALAR_END = re.compile(rb"[ \t\r\n,\]]")
+# Every quantifier below is possessive: a failed match never backtracks, so each pattern
+# runs in time linear in the bytes it looks at. Loops are unrolled ("a*(?:b a*)*") because
+# Python's re runs them faster than an alternation inside a repeated group.
+_TEXT = rb'[^"\[\]{}]*+'
+_STRING_BODY = rb'[^"\\]*+(?:\\.[^"\\]*+)*+'
+_STRING = rb'"' + _STRING_BODY + rb'"'
+# The rest of a string after its opening quote, up to (not including) the closing quote.
+_STRING_REST = re.compile(_STRING_BODY, re.DOTALL)
+# Text without brackets or quotes, and whole strings: stops at a bracket outside any string,
+# or at the opening quote of a string cut by the buffer end.
+_NOT_BRACKET = re.compile(_TEXT + rb"(?:" + _STRING + _TEXT + rb")*+", re.DOTALL)
+# Nesting the shallow element pattern can match whole in one call.
+_SHALLOW_DEPTH = 6
+
+
+def _shallow_element_pattern(depth: int) -> re.Pattern[bytes]:
+    """Match a whole object or array nested at most ``depth`` deep (Python's re cannot recurse)."""
+    inner = _NOT_BRACKET.pattern
+    for _ in range(depth - 1):
+        inner = _TEXT + rb"(?:(?:" + _STRING + rb"|[\[{]" + inner + rb"[\]}])" + _TEXT + rb")*+"
+    return re.compile(rb"[\[{]" + inner + rb"[\]}]", re.DOTALL)
+
+
+_SHALLOW_ELEMENT = _shallow_element_pattern(_SHALLOW_DEPTH)
 
 
 class _QueryRedactingFilter(logging.Filter):
@@ -172,10 +194,12 @@ def _batch_file(index: int, entry: Any, meta: CallMeta) -> BatchFile:
 class JsonArraySplitter:
     """Cut a JSON array arriving in chunks into its decoded elements.
 
-    Each element ends at a bracket followed by a separator (or, for scalars, at a separator);
-    a candidate that does not decode ended inside a string or a nested value, so the search
-    goes on from there. Only a complete element ever decodes, so no state machine over every
-    byte is needed and decoding runs at msgspec's speed.
+    A scanner finds where each element ends, keeping its state (inside a string or not, the
+    bracket depth) across chunks, so every byte is scanned once and every element decoded once
+    by msgspec: the time is linear in the file's size, whatever the elements hold. Regular
+    expressions skip over plain text and whole strings in C, so Python only steps from one
+    bracket (outside strings) to the next. The scanner does not check the JSON grammar inside
+    an element; msgspec does, and a malformed element is a :class:`ProtocolError`.
 
     :param what: names the file in error messages (no query string)
     """
@@ -185,8 +209,10 @@ class JsonArraySplitter:
         self._buffer = bytearray()
         self._pos = 0
         self._element_start: int | None = None
-        self._scan_from = 0
+        self._depth = 0
+        self._in_string = False
         self._started = False
+        self._after_element = False
         self._finished = False
         self._count = 0
 
@@ -208,61 +234,94 @@ class JsonArraySplitter:
             )
 
     def _step(self, elements: list[Any]) -> bool:
-        """Advance by one token; return False when more bytes are needed."""
-        if self._finished:
-            self._skip_whitespace()
-            if self._pos < len(self._buffer):
-                raise ProtocolError(f"{self._what} has data after its JSON array")
-            return False
-        if self._element_start is None:
-            return self._begin_element()
-        return self._end_element(self._element_start, elements)
-
-    def _begin_element(self) -> bool:
-        self._skip_whitespace()
+        """Advance by one token or one element; return False when more bytes are needed."""
+        if self._element_start is not None:
+            return self._scan_element(self._element_start, elements)
+        self._pos = _end_of(_WHITESPACE_RUN, self._buffer, self._pos)
         if self._pos >= len(self._buffer):
             return False
-        char = bytes(self._buffer[self._pos : self._pos + 1])
+        char = self._buffer[self._pos]
+        if self._finished:
+            raise ProtocolError(f"{self._what} has data after its JSON array")
         if not self._started:
-            if char != b"[":
+            if char != ord("["):
                 raise ProtocolError(f"{self._what} does not hold a JSON array")
             self._started = True
-            self._pos += 1
+        elif self._after_element or (char == ord("]") and self._count == 0):
+            # After an element only a separator or the end may follow; "[]" is empty.
+            if char not in b",]":
+                raise self._malformed("JSON array")
+            self._after_element = False
+            self._finished = char == ord("]")
+        elif char in b",]":
+            raise self._malformed("JSON array")
+        else:
+            self._element_start = self._pos
             return True
-        if char == b"]" and self._count == 0:
-            self._finished = True
-            self._pos += 1
-            return True
-        if char in (b"]", b","):
-            raise ProtocolError(f"{self._what} holds a malformed JSON array")
-        self._element_start = self._pos
-        self._scan_from = self._pos + 1 if char in (b"{", b"[") else self._pos
+        self._pos += 1
         return True
 
-    def _end_element(self, start: int, elements: list[Any]) -> bool:
-        container = bytes(self._buffer[start : start + 1]) in (b"{", b"[")
-        pattern = _CONTAINER_END if container else _SCALAR_END
-        match = pattern.search(self._buffer, self._scan_from)
-        if match is None:
+    def _scan_element(self, start: int, elements: list[Any]) -> bool:
+        end = self._element_end(start)
+        if end is None:
             if len(self._buffer) - start > MAX_ELEMENT_BYTES:
-                raise ProtocolError(f"{self._what} holds a malformed or oversized JSON element")
+                raise self._malformed("or oversized JSON element")
             return False
-        end = match.start() + 1 if container else match.start()
         try:
             element = msgspec.json.decode(self._buffer[start:end])
-        except msgspec.DecodeError:
-            self._scan_from = match.start() + 1
-            return True
+        except (msgspec.DecodeError, RecursionError):
+            raise self._malformed("JSON element") from None
         elements.append(element)
         self._count += 1
         self._element_start = None
-        self._pos = match.end()
-        self._finished = match.group(1) == b"]"
+        self._after_element = True
+        self._pos = end
         return True
 
-    def _skip_whitespace(self) -> None:
-        while self._pos < len(self._buffer) and self._buffer[self._pos] in _WHITESPACE:
+    def _element_end(self, start: int) -> int | None:
+        """Scan on from ``self._pos``; return the end of the element, or None if not there yet."""
+        buffer = self._buffer
+        first = buffer[start]
+        if first not in b'{["':
+            # A number, true, false or null ends at the next separator or space.
+            found = _SCALAR_END.search(buffer, max(self._pos, start))
+            self._pos = found.start() if found else len(buffer)
+            return found.start() if found else None
+        if self._pos == start:
+            # Most elements are shallow and complete in the buffer: one match finds their end.
+            # Only the first scan of an element tries it, so a miss costs one extra pass.
+            shallow = _SHALLOW_ELEMENT.match(buffer, start) if first != ord('"') else None
+            if shallow:
+                self._pos = shallow.end()
+                return self._pos
+            self._pos = start + 1
+            self._depth = 0 if first == ord('"') else 1
+            self._in_string = first == ord('"')
+        while True:
+            if self._in_string:
+                # Up to the closing quote; a backslash at the buffer's end waits for its pair.
+                self._pos = _end_of(_STRING_REST, buffer, self._pos)
+                if self._pos >= len(buffer) or buffer[self._pos] != ord('"'):
+                    return None
+                self._pos += 1
+                self._in_string = False
+            if self._depth == 0:
+                return self._pos
+            # Plain text and complete strings, then a bracket or a string cut by the buffer end.
+            self._pos = _end_of(_NOT_BRACKET, buffer, self._pos)
+            if self._pos >= len(buffer):
+                return None
+            char = buffer[self._pos]
             self._pos += 1
+            if char == ord('"'):
+                self._in_string = True
+            elif char in b"{[":
+                self._depth += 1
+            else:
+                self._depth -= 1
+
+    def _malformed(self, what: str) -> ProtocolError:
+        return ProtocolError(f"{self._what} holds a malformed {what}")
 
     def _compact(self) -> None:
         # Drop consumed bytes now and then; deleting from the front of a bytearray is cheap
@@ -272,6 +331,11 @@ class JsonArraySplitter:
             return
         del self._buffer[:keep_from]
         self._pos -= keep_from
-        self._scan_from = max(0, self._scan_from - keep_from)
         if self._element_start is not None:
             self._element_start -= keep_from
+
+
+def _end_of(pattern: re.Pattern[bytes], buffer: bytearray, pos: int) -> int:
+    """Return where ``pattern``, which may match empty text, stops matching from ``pos``."""
+    found = pattern.match(buffer, pos)
+    return found.end() if found else pos

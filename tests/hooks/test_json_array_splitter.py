@@ -4,6 +4,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import msgspec
 import pytest
 from hook_fakes import API, Exchange, FakeService, Reply
 
@@ -111,3 +112,45 @@ def test_hundred_thousand_records_stream_through_the_hook(
         total += 1
 
     assert total == 100_000
+
+
+def test_every_split_position_of_a_tricky_array_gives_the_same_elements() -> None:
+    data = json.dumps(TRICKY).encode() + b" \n"
+
+    for position in range(len(data) + 1):
+        splitter = JsonArraySplitter("test file")
+        elements = splitter.feed(data[:position]) + splitter.feed(data[position:])
+        splitter.close()
+        assert elements == TRICKY, position
+
+
+def test_each_element_is_decoded_once_however_many_brackets_it_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nested objects and arrays in a record (or JSON text in its message) used to make the
+    # splitter decode the element again from its start at every "}," inside it.
+    spans = [{"i": i, "tags": ["x", "y"]} for i in range(2000)]
+    hits = [
+        {"_id": str(n), "_source": {"spans": spans, "message": json.dumps(spans)}} for n in (1, 2)
+    ]
+    data = json.dumps(hits).encode()
+    decode = msgspec.json.decode
+    calls: list[int] = []
+
+    def counting_decode(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(msgspec.json, "decode", counting_decode)
+
+    assert split(data, 4096) == hits
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'[{"a": 1]', b'[{"a": [1}]', b'[{"a": "\\q"}]', b"[tru]", b'[{"a": 1}}]', b'["x"y]'],
+)
+def test_an_element_that_does_not_decode_is_a_protocol_error(data: bytes) -> None:
+    with pytest.raises(ProtocolError, match="malformed"):
+        split(data, 2)
