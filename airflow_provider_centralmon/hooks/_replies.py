@@ -34,8 +34,16 @@ MAX_DETAIL_CHARS = 240
 MIN_SECRET_CHARS = 5
 # Request body fields that are credentials: a scroll cursor, a batch token.
 _SECRET_BODY_FIELDS = ("scroll_id", "token")
-_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+# Only the start of a body can end up in the characters shown; the rest is never parsed.
+MAX_SCANNED_CHARS = 64 * 1024
+# No pattern below can backtrack over more than one tag: a tag ends at the next "<" at the
+# latest, and closing tags are searched once, from where their opening tag ended. So even a
+# page of unclosed tags is read in linear time (a trigger must never block its event loop).
+_TAG = re.compile(r"<[^<>]*+>")
+_HIDDEN_OPEN = re.compile(r"<(script|style)\b", re.IGNORECASE)
+_HIDDEN_CLOSE = {name: re.compile(rf"</{name}\s*+>", re.IGNORECASE) for name in ("script", "style")}
+_TITLE_OPEN = re.compile(r"<title\b[^<>]*+>", re.IGNORECASE)
+_TITLE_CLOSE = re.compile(r"</title\s*+>", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
 # Top-level fields of the documented V1 replies; next to them, ``data`` is payload.
 V1_PAYLOAD_FIELDS = frozenset(
@@ -202,9 +210,9 @@ def _summary(text: str, content_type: str) -> str:
     try:
         body = msgspec.json.decode(text)
     except msgspec.DecodeError:
-        return _text_summary(text, content_type)
+        return _text_summary(text[:MAX_SCANNED_CHARS], content_type)
     found = _message_in(body)
-    return _one_line(found) if found else _one_line(text)
+    return _one_line((found or text)[:MAX_SCANNED_CHARS])
 
 
 def _message_in(body: Any) -> str | None:
@@ -231,11 +239,29 @@ def _message_in(body: Any) -> str | None:
 
 def _text_summary(text: str, content_type: str) -> str:
     if "html" in content_type.lower() or text.lstrip()[:1] == "<":
-        title = _TITLE.search(text)
-        stripped = _TAG.sub(" ", text)
-        summary = _one_line(html.unescape(title.group(1) if title else stripped))
+        title = _title_of(text)
+        summary = _one_line(html.unescape(title if title is not None else _visible_text(text)))
         return f"HTML page: {summary}" if summary else "HTML page without text"
     return _one_line(text)
+
+
+def _title_of(page: str) -> str | None:
+    opening = _TITLE_OPEN.search(page)
+    closing = _TITLE_CLOSE.search(page, opening.end()) if opening else None
+    return page[opening.end() : closing.start()] if opening and closing else None
+
+
+def _visible_text(page: str) -> str:
+    """Return a page without its tags, scripts and style sheets."""
+    parts: list[str] = []
+    position = 0
+    while opening := _HIDDEN_OPEN.search(page, position):
+        parts.append(page[position : opening.start()])
+        closing = _HIDDEN_CLOSE[opening.group(1).lower()].search(page, opening.end())
+        # An unclosed script hides the rest of the page, as in a browser.
+        position = closing.end() if closing else len(page)
+    parts.append(page[position:])
+    return _TAG.sub(" ", "".join(parts))
 
 
 def _one_line(text: str) -> str:

@@ -419,3 +419,19 @@ def test_v1_payload_with_a_data_field_is_not_unwrapped(
     reply = make_hook().query({})
 
     assert (reply.payload, reply.meta.daily_remaining) == (body, 5)
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("piece", ["<script>", "<title>", "<style a=1>", "<", "<a href=x", "<!--"])
+def test_a_hostile_html_page_is_summarised_in_linear_time(
+    make_hook: Callable[..., Any], service: FakeService, piece: str
+) -> None:
+    # Unclosed tags by the hundred thousand made the tag patterns backtrack quadratically:
+    # minutes of CPU, and in a trigger a blocked event loop.
+    page = ("<html>" + piece * (1024 * 1024 // len(piece))).encode()
+    service.on("/v1/query", Reply(502, page, {"content-type": "text/html"}))
+
+    with pytest.raises(ServiceError, match="answered 502: HTML page") as caught:
+        make_hook(max_retries=0).query({})
+
+    assert len(str(caught.value)) < 300
