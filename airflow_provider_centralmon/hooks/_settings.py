@@ -6,6 +6,8 @@ field to fix, before any network traffic happens.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import json
 import logging
@@ -44,6 +46,9 @@ EXTRA_PREFIX = "extra__centralmon__"
 # The connection form declares every extra the hook reads; anything else is refused.
 KNOWN_EXTRAS = frozenset(CONN_FIELDS)
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+# Keys the digest of client secrets in token keys: random per process, so a digest seen in a
+# debugger or a heap dump cannot be checked against guessed secrets anywhere else.
+_SECRET_DIGEST_KEY = os.urandom(32)
 
 
 @dataclass(frozen=True)
@@ -76,9 +81,14 @@ class ConnectionSettings:
     auth_method: str
 
     @property
-    def token_key(self) -> tuple[str, str, str | None]:
-        """Identify the token these settings share with every other user in the process."""
-        return (self.auth_url, self.client_id, self.scope)
+    def token_key(self) -> tuple[str, str, str | None, str]:
+        """Identify the token these settings share with every other user in the process.
+
+        The client secret is part of it, as a keyed digest: a connection with the same client
+        id but another (perhaps wrong) secret must obtain its own token, not borrow one.
+        """
+        digest = hmac.new(_SECRET_DIGEST_KEY, self.client_secret.encode(), hashlib.sha256)
+        return (self.auth_url, self.client_id, self.scope, digest.hexdigest())
 
     def route(self, operation: str) -> str:
         """Return the path of an operation."""

@@ -1,10 +1,10 @@
 """Access-token lifecycle: when to refresh, and one shared token per client in the process.
 
 The token endpoint bills every token it issues and rate-limits requests, so a process keeps
-exactly one token per (token endpoint, client id, scope) and every hook, thread, coroutine
-and trigger reuses it. The decision of when to refresh is a pure function of the clock; the
-two shells below add locking (a threading lock, an asyncio lock) around a fetch function
-they are given, and do no I/O of their own.
+exactly one token per (token endpoint, client id and secret, scope) and every hook, thread,
+coroutine and trigger reuses it. The decision of when to refresh is a pure function of the
+clock; the two shells below add locking (a threading lock, an asyncio lock) around a fetch
+function they are given, and do no I/O of their own.
 
 Refresh timing, for a token obtained at ``t0`` that lives ``L`` seconds:
 
@@ -30,7 +30,8 @@ from airflow_provider_centralmon.exceptions import CentralMonitoringError
 
 log = logging.getLogger(__name__)
 
-TokenKey = tuple[str, str, str | None]
+# (token endpoint, client id, scope, keyed digest of the client secret)
+TokenKey = tuple[str, str, str | None, str]
 Clock = Callable[[], float]
 
 ADVISORY_FRACTION = 0.75
@@ -145,7 +146,7 @@ def clear_token_cache() -> None:
 class SyncTokenSource:
     """Hand out the shared token of one client to threads, refreshing it when due.
 
-    :param key: (token endpoint, client id, scope) the token belongs to
+    :param key: (token endpoint, client id, scope, secret digest) the token belongs to
     :param fetch: obtains a new token from the token endpoint; raises on failure
     :param clock: returns the current time in epoch seconds
     """
@@ -214,7 +215,7 @@ class AsyncTokenSource:
     that find the token due at the same instant may both refresh it (they hold different
     locks); the cache then keeps the later token and both stay valid.
 
-    :param key: (token endpoint, client id, scope) the token belongs to
+    :param key: (token endpoint, client id, scope, secret digest) the token belongs to
     :param fetch: coroutine function obtaining a new token; raises on failure
     :param clock: returns the current time in epoch seconds
     """

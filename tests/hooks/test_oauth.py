@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import requests
-from hook_fakes import AUTH, CLIENT_ID, CLIENT_SECRET, FakeService, ManualClock, Reply
+from hook_fakes import AUTH, CLIENT_ID, CLIENT_SECRET, Exchange, FakeService, ManualClock, Reply
 
 from airflow_provider_centralmon.exceptions import AuthenticationError, ServiceError
 from airflow_provider_centralmon.hooks import _oauth
@@ -190,3 +190,31 @@ def test_lifetime_beyond_a_day_is_not_believed(clock: ManualClock) -> None:
 
     assert token.lifetime_s == _oauth.MAX_LIFETIME_S
     assert token_state(token, 86_400.0).value == "must-refresh"
+
+
+def test_a_connection_with_another_secret_never_borrows_the_token(
+    make_hook: Callable[..., Any], make_conn: Callable[..., str], service: FakeService
+) -> None:
+    def token_endpoint(exchange: Exchange) -> Reply:
+        if exchange.form().get("client_secret") != CLIENT_SECRET:
+            return Reply.json({"error": "invalid_client"}, 400)
+        return Reply.json({"access_token": "right-token-1234", "expires_in": 3600})
+
+    service.token_replies = [token_endpoint]
+    service.on("/v1/query", OK)
+    make_hook().query({})
+    wrong = make_conn("wrong", password="a-wrong-secret")
+
+    with pytest.raises(AuthenticationError, match="invalid_client"):
+        make_hook(wrong).query({})
+    make_hook().query({})
+
+    assert len(service.token_requests) == 2
+    assert len(service.api_requests) == 2
+
+
+def test_the_token_key_holds_no_secret(make_hook: Callable[..., Any]) -> None:
+    key = make_hook().settings.token_key
+
+    assert CLIENT_SECRET not in repr(key)
+    assert key[:3] == (AUTH, CLIENT_ID, None)

@@ -16,7 +16,7 @@ from airflow_provider_centralmon.hooks._token import (
     token_state,
 )
 
-KEY = ("https://auth.cm.test/oauth2/token", "client-id-1234", None)
+KEY = ("https://auth.cm.test/oauth2/token", "client-id-1234", None, "secret-digest")
 
 
 class CountingFetch:
