@@ -34,6 +34,8 @@ MAX_DETAIL_CHARS = 240
 MIN_SECRET_CHARS = 5
 # Request body fields that are credentials: a scroll cursor, a batch token.
 _SECRET_BODY_FIELDS = ("scroll_id", "token")
+# A quota count fits in far fewer digits; int() refuses a string of thousands.
+MAX_COUNT_DIGITS = 18
 # Only the start of a body can end up in the characters shown; the rest is never parsed.
 MAX_SCANNED_CHARS = 64 * 1024
 # No pattern below can backtrack over more than one tag: a tag ends at the next "<" at the
@@ -399,8 +401,11 @@ def _int_or_none(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+    text = value.strip() if isinstance(value, str) else ""
+    # str.isdigit() also accepts superscripts and other scripts' digits, which int() refuses
+    # or reads as ASCII ones.
+    if text.isascii() and text.isdigit() and len(text) <= MAX_COUNT_DIGITS:
+        return int(text)
     return None
 
 

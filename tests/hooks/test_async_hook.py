@@ -198,3 +198,16 @@ async def test_async_fallback_route_is_remembered_only_when_it_works(
         "status",
         "status",
     ]
+
+
+async def test_async_scroll_with_a_quota_of_superscript_digits(
+    make_async_hook: Callable[..., Any], service: FakeService
+) -> None:
+    meta = {"rate_limit": {"daily_remaining": "\u00b3"}}
+    service.on(
+        "/v2/logs/scroll", Reply.json({"data": {"logs": [], "has_more": False}, "meta": meta})
+    )
+
+    [page] = [page async for page in make_async_hook().scroll(SEARCH)]
+
+    assert page.meta.daily_remaining is None

@@ -435,3 +435,37 @@ def test_a_hostile_html_page_is_summarised_in_linear_time(
         make_hook(max_retries=0).query({})
 
     assert len(str(caught.value)) < 300
+
+
+@pytest.mark.parametrize("retry_after", ["\u00b2", "\u0661\u0662", "1" * 5000])
+def test_a_retry_after_of_other_digits_is_read_as_unknown_or_capped(
+    make_hook: Callable[..., Any], service: FakeService, sleeps: list[float], retry_after: str
+) -> None:
+    service.on("/v1/query", Reply(503, b"", {"Retry-After": retry_after}), V1_OK)
+
+    make_hook().query({})
+
+    assert sleeps in ([0.75], [120.0])
+
+
+def test_a_token_endpoint_retry_after_of_superscript_digits_is_ignored(
+    make_hook: Callable[..., Any], service: FakeService, sleeps: list[float]
+) -> None:
+    service.token_replies = [Reply.json({"error": "slow down"}, 429, **{"Retry-After": "\u00b9"})]
+
+    ok, message = make_hook(max_retries=1).test_connection()
+
+    assert not ok
+    assert "answered 429" in message
+    assert sleeps == [0.75]
+
+
+@pytest.mark.parametrize("remaining", ["\u00b2", "\u0663", "9" * 5000, "-1", 1.5])
+def test_a_quota_that_is_not_plain_digits_is_unknown(
+    make_hook: Callable[..., Any], service: FakeService, remaining: Any
+) -> None:
+    service.on("/v1/query", Reply.json({"result": 1, "daily_requests_remaining": remaining}))
+
+    reply = make_hook().query({})
+
+    assert reply.meta.daily_remaining is None
