@@ -36,6 +36,8 @@ MIN_SECRET_CHARS = 5
 _SECRET_BODY_FIELDS = ("scroll_id", "token")
 # A quota count fits in far fewer digits; int() refuses a string of thousands.
 MAX_COUNT_DIGITS = 18
+# How deep the search for an error message follows nested objects, lists and JSON strings.
+MAX_MESSAGE_DEPTH = 8
 # Only the start of a body can end up in the characters shown; the rest is never parsed.
 MAX_SCANNED_CHARS = 64 * 1024
 # No pattern below can backtrack over more than one tag: a tag ends at the next "<" at the
@@ -90,9 +92,11 @@ def decode_json(content: bytes, what: str) -> Any:
         raise ProtocolError(f"{what} replied with an empty body where JSON was expected")
     try:
         return msgspec.json.decode(content)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
+        # RecursionError: nested deeper than the decoder follows, no reply the API sends.
         raise ProtocolError(
-            f"{what} replied with malformed or truncated JSON ({len(content)} bytes)"
+            f"{what} replied with malformed or truncated JSON, or JSON nested too deeply "
+            f"({len(content)} bytes)"
         ) from None
 
 
@@ -211,22 +215,25 @@ def _summary(text: str, content_type: str) -> str:
         return "empty body"
     try:
         body = msgspec.json.decode(text)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return _text_summary(text[:MAX_SCANNED_CHARS], content_type)
     found = _message_in(body)
     return _one_line((found or text)[:MAX_SCANNED_CHARS])
 
 
-def _message_in(body: Any) -> str | None:
+def _message_in(body: Any, depth: int = 0) -> str | None:
     """Find the human explanation in the documented and common JSON error shapes."""
+    if depth > MAX_MESSAGE_DEPTH:
+        # Deeper than any error shape seen: whatever sits there is not worth a RecursionError.
+        return None
     if isinstance(body, str):
         # Some gateways wrap a JSON document in a string.
         try:
-            return _message_in(msgspec.json.decode(body)) or body
-        except msgspec.DecodeError:
+            return _message_in(msgspec.json.decode(body), depth + 1) or body
+        except (msgspec.DecodeError, RecursionError):
             return body
     if isinstance(body, list):
-        parts = [_message_in(item) for item in body[:3]]
+        parts = [_message_in(item, depth + 1) for item in body[:3]]
         return "; ".join(part for part in parts if part) or None
     if not isinstance(body, dict):
         return None
@@ -235,7 +242,7 @@ def _message_in(body: Any) -> str | None:
         return f"{body['error']}: {description}" if description else body["error"]
     for key in ("detail", "body", "error", "message", "Message", "msg", "errors"):
         if key in body and body[key] not in (None, "", [], {}):
-            return _message_in(body[key])
+            return _message_in(body[key], depth + 1)
     return None
 
 
@@ -280,7 +287,7 @@ def oauth_error_of(reply: RawReply) -> str | None:
 def _decoded_or_none(content: bytes | bytearray) -> Any:
     try:
         return msgspec.json.decode(content)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
 
 

@@ -211,3 +211,12 @@ async def test_async_scroll_with_a_quota_of_superscript_digits(
     [page] = [page async for page in make_async_hook().scroll(SEARCH)]
 
     assert page.meta.daily_remaining is None
+
+
+async def test_async_reply_nested_too_deep_is_a_protocol_error(
+    make_async_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on("/v1/logs/batch/urls", Reply(200, b"[" * 5000 + b"]" * 5000))
+
+    with pytest.raises(ProtocolError, match="malformed"):
+        await make_async_hook().get_batch_files("t")

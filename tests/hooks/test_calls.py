@@ -469,3 +469,38 @@ def test_a_quota_that_is_not_plain_digits_is_unknown(
     reply = make_hook().query({})
 
     assert reply.meta.daily_remaining is None
+
+
+DEEP_ARRAY = b"[" * 5000 + b"]" * 5000
+DEEP_DETAIL = b'{"detail": ' * 2000 + b'"gone"' + b"}" * 2000
+# Decodes (just), but is deeper than the search for a message may follow.
+NESTED_DETAIL = b'{"detail": ' * 990 + b'"gone"' + b"}" * 990
+
+
+def test_a_success_nested_too_deep_is_a_protocol_error(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on("/v1/query", Reply(200, DEEP_ARRAY))
+
+    with pytest.raises(ProtocolError, match="malformed"):
+        make_hook().query({})
+
+
+@pytest.mark.parametrize("body", [DEEP_DETAIL, NESTED_DETAIL, b'"' + b"\\" * 3000 + b'"'])
+def test_an_error_body_nested_too_deep_is_still_summarised(
+    make_hook: Callable[..., Any], service: FakeService, body: bytes
+) -> None:
+    service.on("/v1/query", Reply(500, body))
+
+    with pytest.raises(ServiceError, match="answered 500: "):
+        make_hook(max_retries=0).query({})
+
+
+@pytest.mark.parametrize(("status", "error"), [(200, ProtocolError), (400, AuthenticationError)])
+def test_a_token_reply_nested_too_deep_is_a_provider_error(
+    make_hook: Callable[..., Any], service: FakeService, status: int, error: type[Exception]
+) -> None:
+    service.token_replies = [Reply(status, DEEP_ARRAY)]
+
+    with pytest.raises(error):
+        make_hook().query({})
