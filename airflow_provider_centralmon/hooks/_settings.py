@@ -12,6 +12,8 @@ import ipaddress
 import json
 import logging
 import os
+import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -46,6 +48,8 @@ EXTRA_PREFIX = "extra__centralmon__"
 # The connection form declares every extra the hook reads; anything else is refused.
 KNOWN_EXTRAS = frozenset(CONN_FIELDS)
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+# A URL path (RFC 3986, 3.3): a CR or LF here would end the request line and start a header.
+_ROUTE_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*")
 # Keys the digest of client secrets in token keys: random per process, so a digest seen in a
 # debugger or a heap dump cannot be checked against guessed secrets anywhere else.
 _SECRET_DIGEST_KEY = os.urandom(32)
@@ -101,7 +105,7 @@ def settings_from_connection(conn: Connection) -> ConnectionSettings:
     :param conn: an Airflow connection of type ``centralmon``
     """
     conn_id = str(conn.conn_id)
-    extras = _read_extras(conn_id, conn.extra_dejson)
+    extras = _read_extras(conn_id, _extra_object(conn_id, conn.extra))
     client_id, client_secret = _credentials(conn_id, conn.login, conn.password)
 
     base_url = _base_url(conn_id, conn.host, conn.schema, conn.port)
@@ -130,6 +134,28 @@ def settings_from_connection(conn: Connection) -> ConnectionSettings:
     return settings
 
 
+def _extra_object(conn_id: str, raw: Any) -> Mapping[str, Any]:
+    # Not Airflow's extra_dejson: it logs malformed JSON and returns {}, which would send the
+    # connection's calls to the production defaults instead of the hosts it names.
+    if isinstance(raw, Mapping):
+        return raw
+    if raw is None or not str(raw).strip():
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as error:
+        # Where the JSON breaks, never the text around it.
+        problem = f"not valid JSON (error at character {error.pos})"
+    else:
+        if isinstance(parsed, dict):
+            return parsed
+        problem = f"a JSON {type(parsed).__name__}"
+    raise InvalidParameterError(
+        f"Connection {conn_id!r}: extra must be a JSON object of settings, such as "
+        f'{{"timeout": 30}}; it is {problem}'
+    )
+
+
 def _read_extras(conn_id: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     # The connection form of Airflow 2 stores fields with a prefix; JSON extras are bare. Empty
     # form fields arrive as "" and mean "not set".
@@ -155,7 +181,7 @@ def _read_extras(conn_id: str, raw: Mapping[str, Any]) -> dict[str, Any]:
 def _credentials(conn_id: str, login: str | None, password: str | None) -> tuple[str, str]:
     if password:
         mask_secret(password)
-    if not login or not password:
+    if not login or not login.strip() or not password or not password.strip():
         raise InvalidParameterError(
             f"Connection {conn_id!r} needs the client id as login and the client secret as password"
         )
@@ -235,10 +261,11 @@ def _routes(conn_id: str, raw: Any) -> tuple[Mapping[str, str], frozenset[str]]:
                 f"Connection {conn_id!r}: extra `routes` names an unknown operation "
                 f"{operation!r}; known operations: {known}"
             )
-        if not isinstance(path, str) or not path.startswith("/") or "?" in path:
+        if not isinstance(path, str) or not _ROUTE_PATH.fullmatch(path):
             raise InvalidParameterError(
                 f"Connection {conn_id!r}: the route of {operation!r} must be a path starting "
-                "with '/', without a query"
+                "with '/', of URL path characters only (no query, fragment, space or control "
+                "character)"
             )
         routes[operation] = path
     for operation, path in raw.items():
@@ -287,7 +314,31 @@ def _verify(conn_id: str, raw: Any) -> bool | str:
             f"Connection {conn_id!r}: extra `verify` must be true, false or the path of a CA "
             f"bundle; {text!r} does not exist"
         )
+    check_ca_bundle(conn_id, text)
     return text
+
+
+def check_ca_bundle(conn_id: str, path: str) -> ssl.SSLContext:
+    """Load a CA bundle file, or raise :class:`InvalidParameterError` naming extra `verify`.
+
+    Both hooks then fail alike, before any request, on a directory or a file without
+    certificates (the async hook builds its TLS context from the file, the sync hook would
+    only fail when connecting).
+    """
+    if not os.path.isfile(path):
+        raise InvalidParameterError(
+            f"Connection {conn_id!r}: extra `verify` must name a CA bundle file; {path!r} is not "
+            "a file"
+        )
+    try:
+        return ssl.create_default_context(cafile=path)
+    except (OSError, ValueError) as error:
+        # ssl.SSLError is an OSError; its text names the OpenSSL failure, not the content.
+        reason = type(error).__name__
+    raise InvalidParameterError(
+        f"Connection {conn_id!r}: extra `verify` names {path!r}, which holds no readable PEM "
+        f"certificates ({reason})"
+    )
 
 
 def _auth_method(conn_id: str, raw: Any) -> str:

@@ -26,6 +26,7 @@ from airflow_provider_centralmon.hooks._retry import (
 from airflow_provider_centralmon.hooks._scroll import ScrollCursor
 from airflow_provider_centralmon.hooks._settings import (
     ConnectionSettings,
+    check_ca_bundle,
     settings_from_connection,
 )
 from airflow_provider_centralmon.hooks._token import AccessToken, AsyncTokenSource
@@ -144,7 +145,7 @@ class CentralMonitoringAsyncHook(BaseHook, HookCore):
             settings.verify
             if isinstance(settings.verify, bool)
             # httpx deprecates a CA bundle path as `verify`; it takes an SSL context instead.
-            else (ssl.create_default_context(cafile=settings.verify))
+            else check_ca_bundle(settings.conn_id, settings.verify)
         )
         return httpx.AsyncClient(
             transport=self._transport, timeout=settings.timeout_s, verify=verify

@@ -4,9 +4,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
 from hook_fakes import AUTH, CLIENT_SECRET
 
+from airflow_provider_centralmon._compat import Connection
 from airflow_provider_centralmon._connection_form import DEFAULT_API_URL, DEFAULT_AUTH_URL
 from airflow_provider_centralmon.exceptions import InvalidParameterError
 from airflow_provider_centralmon.hooks import _settings
@@ -150,11 +152,84 @@ def test_verify_takes_an_existing_ca_bundle_path(
     make_conn: Callable[..., str], tmp_path: Path
 ) -> None:
     bundle = tmp_path / "ca.pem"
-    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    bundle.write_bytes(Path(certifi.where()).read_bytes())
 
     assert settings_of(make_conn(extra={"verify": str(bundle)})).verify == str(bundle)
     with pytest.raises(InvalidParameterError, match="does not exist"):
         settings_of(make_conn("other", extra={"verify": str(tmp_path / "missing.pem")}))
+
+
+@pytest.mark.parametrize("content", [None, "-----BEGIN CERTIFICATE-----\nnot base64\n", ""])
+def test_verify_refuses_a_directory_or_a_file_without_certificates(
+    make_conn: Callable[..., str], tmp_path: Path, content: str | None
+) -> None:
+    path = tmp_path / "ca.pem"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_text(content)
+
+    with pytest.raises(InvalidParameterError, match="extra `verify`"):
+        settings_of(make_conn(extra={"verify": str(path)}))
+
+
+async def test_async_hook_reports_an_unusable_ca_bundle_as_a_parameter_error(
+    make_async_hook: Callable[..., Any], make_conn: Callable[..., str], tmp_path: Path
+) -> None:
+    conn_id = make_conn(extra={"verify": str(tmp_path)})
+
+    with pytest.raises(InvalidParameterError, match="extra `verify`"):
+        await make_async_hook(conn_id).get_batch_files("t")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/logs/batch/urls\r\n",
+        "/v1/logs\nX-Injected: 1",
+        "/v1/logs/batch urls",
+        "/v1/logs/\tscroll",
+        "/v1/logs/\x00scroll",
+        "/v1/logs/\u00e9",
+        "/v1/logs#fragment",
+    ],
+)
+def test_a_route_with_characters_a_url_path_cannot_hold_is_refused(
+    make_conn: Callable[..., str], path: str
+) -> None:
+    with pytest.raises(InvalidParameterError, match="route of 'batch_urls'"):
+        settings_of(make_conn(extra={"routes": {"batch_urls": path}}))
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        '{"auth_url": "http://127.0.0.1:8765/oauth2/token",}',
+        "{not json",
+        '["timeout", 5]',
+        '"timeout=5"',
+        "5",
+    ],
+)
+# Airflow 2 warns of such extras when the connection is built; the hook must refuse them.
+@pytest.mark.filterwarnings("ignore:Encountered JSON value in `extra`")
+def test_an_extra_that_is_not_a_json_object_is_refused(
+    monkeypatch: pytest.MonkeyPatch, extra: str
+) -> None:
+    # Built directly: Airflow 2 refuses to read some of these from an environment variable.
+    conn = Connection(
+        conn_id="bad_extra", conn_type="centralmon", login="id", password="secret", extra=extra
+    )
+    monkeypatch.setattr(CentralMonitoringHook, "get_connection", classmethod(lambda *_: conn))
+
+    with pytest.raises(InvalidParameterError, match="extra must be a JSON object"):
+        settings_of("bad_extra")
+
+
+@pytest.mark.parametrize("field", ["login", "password"])
+def test_credentials_of_only_spaces_are_refused(make_conn: Callable[..., str], field: str) -> None:
+    with pytest.raises(InvalidParameterError, match="client id as login and the client secret"):
+        settings_of(make_conn(**{field: "  \t "}))
 
 
 @pytest.mark.parametrize("timeout", ["soon", 0, -1, 5000, True])
