@@ -12,12 +12,14 @@ Refresh timing, for a token obtained at ``t0`` that lives ``L`` seconds:
 - refresh-if-you-can after that: one caller tries to refresh, everyone else keeps using the
   current token, and a failed refresh is only logged because the token still works;
 - must-refresh from ``min(60 s, L / 4)`` before expiry: callers wait for a new token and a
-  failed refresh is an error. The margin absorbs clock skew and the duration of the call.
+  failed refresh is an error, raised to every caller that waited for that refresh (the next
+  caller tries again). The margin absorbs clock skew and the duration of the call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import enum
 import logging
 import threading
@@ -100,6 +102,9 @@ class _TokenStore:
 
     def __init__(self) -> None:
         self._tokens: dict[TokenKey, AccessToken] = {}
+        # Per key: how many mandatory refreshes failed so far, and the latest failure.
+        self._failure_counts: dict[TokenKey, int] = {}
+        self._last_failure: dict[TokenKey, CentralMonitoringError] = {}
         self._guard = threading.Lock()
         self._thread_locks: dict[TokenKey, threading.Lock] = {}
         self._loop_locks: weakref.WeakKeyDictionary[
@@ -120,6 +125,24 @@ class _TokenStore:
             if self._tokens.get(key) is failed:
                 del self._tokens[key]
 
+    def failures(self, key: TokenKey) -> int:
+        """Return how many mandatory refreshes of a key have failed, to compare later."""
+        with self._guard:
+            return self._failure_counts.get(key, 0)
+
+    def note_failure(self, key: TokenKey, error: CentralMonitoringError) -> None:
+        with self._guard:
+            self._failure_counts[key] = self._failure_counts.get(key, 0) + 1
+            self._last_failure[key] = error
+
+    def failure_since(self, key: TokenKey, seen: int) -> CentralMonitoringError | None:
+        """Return a copy of the latest failure if one happened after ``seen`` was read."""
+        with self._guard:
+            if self._failure_counts.get(key, 0) == seen:
+                return None
+            # A copy per caller: one exception raised in many threads would share a traceback.
+            return copy.copy(self._last_failure[key])
+
     def thread_lock(self, key: TokenKey) -> threading.Lock:
         with self._guard:
             return self._thread_locks.setdefault(key, threading.Lock())
@@ -133,6 +156,8 @@ class _TokenStore:
     def clear(self) -> None:
         with self._guard:
             self._tokens.clear()
+            self._failure_counts.clear()
+            self._last_failure.clear()
 
 
 _STORE = _TokenStore()
@@ -174,8 +199,12 @@ class SyncTokenSource:
             finally:
                 lock.release()
 
+        # Read before waiting: a refresh that fails while this caller waits for the lock is the
+        # refresh it waited for, and its failure is shared instead of repeated (each attempt
+        # may take minutes of retries against an endpoint that is down).
+        failures_seen = _STORE.failures(self._key)
         with lock:
-            return self._refresh_if_still_due()
+            return self._refresh_if_still_due(failures_seen)
 
     def invalidate(self, failed: AccessToken) -> None:
         """Drop a token the API rejected, unless it has already been replaced."""
@@ -196,12 +225,19 @@ class SyncTokenSource:
             log.warning("Early token refresh failed, keeping the current token: %s", error)
             return current
 
-    def _refresh_if_still_due(self) -> AccessToken:
+    def _refresh_if_still_due(self, failures_seen: int) -> AccessToken:
         # Re-check under the lock: another thread may have refreshed while this one waited.
         latest = _STORE.peek(self._key)
         if latest is not None and token_state(latest, self._clock()) is not TokenState.MUST_REFRESH:
             return latest
-        return self._store(self._fetch())
+        shared = _STORE.failure_since(self._key, failures_seen)
+        if shared is not None:
+            raise shared
+        try:
+            return self._store(self._fetch())
+        except CentralMonitoringError as error:
+            _STORE.note_failure(self._key, error)
+            raise
 
     def _store(self, token: AccessToken) -> AccessToken:
         _STORE.put(self._key, token)
@@ -241,13 +277,21 @@ class AsyncTokenSource:
             async with lock:
                 return await self._refresh_or_keep(current)
 
+        failures_seen = _STORE.failures(self._key)
         async with lock:
             latest = _STORE.peek(self._key)
             if latest is not None and token_state(latest, self._clock()) is not (
                 TokenState.MUST_REFRESH
             ):
                 return latest
-            return self._store(await self._fetch())
+            shared = _STORE.failure_since(self._key, failures_seen)
+            if shared is not None:
+                raise shared
+            try:
+                return self._store(await self._fetch())
+            except CentralMonitoringError as error:
+                _STORE.note_failure(self._key, error)
+                raise
 
     def invalidate(self, failed: AccessToken) -> None:
         """Drop a token the API rejected, unless it has already been replaced."""

@@ -219,3 +219,49 @@ async def test_async_advisory_failure_keeps_the_current_token(clock: ManualClock
     clock.advance(600)
     with pytest.raises(ServiceError):
         await source.get()
+
+
+def test_threads_waiting_on_a_failed_refresh_share_its_failure(clock: ManualClock) -> None:
+    fetch = CountingFetch(clock)
+    source = SyncTokenSource(key=KEY, fetch=fetch, clock=clock)
+    fetch.fail = True
+    fetch.delay_s = 0.2
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            source.get()
+        except ServiceError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert fetch.calls == 1
+    assert [str(error) for error in errors] == ["token endpoint down"] * 8
+    assert len({id(error) for error in errors}) == 8
+
+    # The failure is shared only with those who waited for it: a later caller tries again.
+    fetch.fail = False
+    assert source.get().value == "value-2"
+
+
+async def test_coroutines_waiting_on_a_failed_refresh_share_its_failure(
+    clock: ManualClock,
+) -> None:
+    fetch = CountingFetch(clock)
+    source = AsyncTokenSource(key=KEY, fetch=fetch.fetch_async, clock=clock)
+    fetch.fail = True
+    fetch.delay_s = 0.01
+
+    results = await asyncio.gather(*(source.get() for _ in range(8)), return_exceptions=True)
+
+    assert fetch.calls == 1
+    assert all(isinstance(result, ServiceError) for result in results)
+    fetch.fail = False
+    assert (await source.get()).value == "value-2"
