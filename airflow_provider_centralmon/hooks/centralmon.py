@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
-from contextlib import contextmanager
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -245,8 +244,7 @@ class CentralMonitoringHook(BaseHook, HookCore):
         )
         with response:
             if response.status_code != 200:
-                with self._transport_errors(where):
-                    reply = _raw(response)
+                reply = self._guarded(where, lambda: _raw(response))
                 raise download_error(reply, url, where, self._clock())
             count = yield from self._stream_array(response, where)
 
@@ -372,49 +370,44 @@ class CentralMonitoringHook(BaseHook, HookCore):
 
     def _exchange(self, method: str, url: str, *, where: str, **kwargs: Any) -> RawReply:
         secrets = request_secrets(kwargs.get("headers"), kwargs.get("data"))
-        with self._transport_errors(where):
-            response = self._request(method, url, where=where, **kwargs)
-            with response:
-                return RawReply(
-                    response.status_code,
-                    lower_headers(response.headers),
-                    response.content,
-                    secrets,
-                )
+        response = self._request(method, url, where=where, **kwargs)
+        with response:
+            content = self._guarded(where, lambda: response.content)
+        return RawReply(response.status_code, lower_headers(response.headers), content, secrets)
 
     def _request(self, method: str, url: str, *, where: str, **kwargs: Any) -> requests.Response:
         settings = self.settings
-        with self._transport_errors(where):
-            response = self._session.request(
+        response = self._guarded(
+            where,
+            lambda: self._session.request(
                 method,
                 url,
                 timeout=settings.timeout_s,
                 verify=settings.verify,
                 allow_redirects=False,
                 **kwargs,
-            )
+            ),
+        )
         redirect = redirect_error(_head(response), url, where)
         if redirect is not None:
             response.close()
             raise redirect
         return response
 
-    @contextmanager
-    def _transport_errors(self, where: str) -> Iterator[None]:
-        """Translate requests' exceptions; the only place that does.
+    def _guarded(self, where: str, step: Callable[[], _T]) -> _T:
+        """Run one step of HTTP I/O, translating requests' exceptions; the only place that does.
 
-        Their messages are dropped: they can quote the URL, and with it a presigned signature.
+        Their messages are dropped: they can quote the URL, and with it a presigned signature,
+        or the request body. The error is raised after the except block so that it does not
+        keep them as ``__context__`` either (which ``raise ... from None`` still sets).
         """
         try:
-            yield
+            return step()
         except requests.Timeout:
-            raise ServiceError(
-                f"{where} timed out after {self.settings.timeout_s:g} s (extra `timeout`)"
-            ) from None
-        except requests.ConnectionError as error:
-            raise ServiceError(f"{where} failed: {type(error).__name__}") from None
+            failure = f"timed out after {self.settings.timeout_s:g} s (extra `timeout`)"
         except requests.RequestException as error:
-            raise ServiceError(f"{where} failed: {type(error).__name__}") from None
+            failure = f"failed: {type(error).__name__}"
+        raise ServiceError(f"{where} {failure}")
 
     def _stream_array(
         self, response: requests.Response, where: str
@@ -423,8 +416,7 @@ class CentralMonitoringHook(BaseHook, HookCore):
         count = 0
         chunks = response.iter_content(chunk_size=DOWNLOAD_CHUNK_BYTES)
         while True:
-            with self._transport_errors(where):
-                chunk = next(chunks, None)
+            chunk = self._guarded(where, lambda: next(chunks, None))
             if chunk is None:
                 break
             for element in splitter.feed(chunk):

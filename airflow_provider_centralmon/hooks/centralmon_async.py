@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
@@ -31,6 +30,8 @@ from airflow_provider_centralmon.hooks._settings import (
 )
 from airflow_provider_centralmon.hooks._token import AccessToken, AsyncTokenSource
 from airflow_provider_centralmon.hooks._types import BatchStatus, CallMeta, ScrollPage
+
+_T = TypeVar("_T")
 
 
 class CentralMonitoringAsyncHook(BaseHook, HookCore):
@@ -257,9 +258,10 @@ class CentralMonitoringAsyncHook(BaseHook, HookCore):
     async def _exchange(
         self, client: httpx.AsyncClient, method: str, url: str, where: str, **kwargs: Any
     ) -> RawReply:
-        with self._transport_errors(where):
-            # httpx follows no redirect unless asked to; a 3xx is refused like the sync hook's.
-            response = await client.request(method, url, follow_redirects=False, **kwargs)
+        # httpx follows no redirect unless asked to; a 3xx is refused like the sync hook's.
+        response = await self._guarded(
+            where, lambda: client.request(method, url, follow_redirects=False, **kwargs)
+        )
         secrets = request_secrets(
             kwargs.get("headers"), kwargs.get("content") or kwargs.get("data")
         )
@@ -271,18 +273,17 @@ class CentralMonitoringAsyncHook(BaseHook, HookCore):
             raise redirect
         return reply
 
-    @contextmanager
-    def _transport_errors(self, where: str) -> Iterator[None]:
-        """Translate httpx's exceptions; the only place that does.
+    async def _guarded(self, where: str, step: Callable[[], Awaitable[_T]]) -> _T:
+        """Await one step of HTTP I/O, translating httpx's exceptions; the only place that does.
 
-        Their messages are dropped: they can quote the URL and its query string.
+        Their messages are dropped: they can quote the URL and its query string. The error is
+        raised after the except block so that it does not keep them as ``__context__`` either.
         """
         try:
-            yield
+            return await step()
         except httpx.TimeoutException:
             timeout_s = self._settings.timeout_s if self._settings else float("nan")
-            raise ServiceError(
-                f"{where} timed out after {timeout_s:g} s (extra `timeout`)"
-            ) from None
+            failure = f"timed out after {timeout_s:g} s (extra `timeout`)"
         except httpx.HTTPError as error:
-            raise ServiceError(f"{where} failed: {type(error).__name__}") from None
+            failure = f"failed: {type(error).__name__}"
+        raise ServiceError(f"{where} {failure}")

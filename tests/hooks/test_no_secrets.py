@@ -107,7 +107,7 @@ def test_failed_token_transport_hides_the_request(
         hook.query({})
 
     assert caught.value.__cause__ is None
-    assert caught.value.__suppress_context__
+    assert caught.value.__context__ is None
     assert CLIENT_SECRET not in str(caught.value)
 
 
@@ -220,3 +220,41 @@ def test_an_s3_error_quoting_the_signature_does_not_show_it(
 
     assert SIGNATURE not in str(caught.value)
     assert "SignatureDoesNotMatch" in str(caught.value)
+
+
+def chain_of(error: BaseException) -> str:
+    """Return everything a traceback printer or an error tracker could show of an error."""
+    seen = []
+    link: BaseException | None = error
+    while link is not None:
+        seen.append(f"{type(link).__name__}: {link}")
+        link = link.__cause__ or link.__context__
+    return "\n".join(seen)
+
+
+@pytest.mark.parametrize("failure", [requests.ConnectionError, requests.ReadTimeout])
+def test_a_failed_download_keeps_no_exception_that_quotes_the_url(
+    make_hook: Callable[..., Any], service: FakeService, failure: type[Exception]
+) -> None:
+    url = f"{API}/f.json?X-Amz-Signature={SIGNATURE}"
+    service.on(
+        "/f.json", failure(f"Max retries exceeded with url: /f.json?X-Amz-Signature={SIGNATURE}")
+    )
+
+    with pytest.raises(ServiceError) as caught:
+        list(make_hook(max_retries=0).iter_batch_file(url))
+
+    assert caught.value.__context__ is None
+    assert SIGNATURE not in chain_of(caught.value)
+
+
+async def test_an_async_transport_failure_keeps_no_exception_that_quotes_the_request(
+    make_async_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on("/v1/logs/batch/urls", requests.ConnectionError(f"token {BATCH_TOKEN}"))
+
+    with pytest.raises(ServiceError) as caught:
+        await make_async_hook(max_retries=0).get_batch_files(BATCH_TOKEN)
+
+    assert caught.value.__context__ is None
+    assert BATCH_TOKEN not in chain_of(caught.value)
