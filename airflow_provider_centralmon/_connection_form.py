@@ -45,7 +45,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "timeout": {
         "label": "Timeout (seconds)",
-        "description": "Per-request timeout in seconds.",
+        "description": "Seconds to connect, and to wait for each part of a reply.",
         "schema": {"type": ["number", "null"], "default": 60},
     },
     "verify": {

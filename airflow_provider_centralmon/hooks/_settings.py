@@ -67,7 +67,8 @@ class ConnectionSettings:
     :param scope: OAuth2 scope to request, or None to request none
     :param routes: operation name to path, defaults merged with overrides
     :param overridden: operation names whose path the connection set explicitly
-    :param timeout_s: per-request timeout in seconds
+    :param timeout_s: seconds to connect, and to wait for each read of a reply; not a limit on
+        a whole request, whose reply may arrive in many reads
     :param verify: True, False, or the path of a CA bundle
     :param auth_method: ``client_secret_post`` (form body) or ``client_secret_basic``
     """

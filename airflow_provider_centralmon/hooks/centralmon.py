@@ -86,7 +86,8 @@ class CentralMonitoringHook(BaseHook, HookCore):
     The connection: host = API base URL (default production; ``https://`` unless the host is
     a loopback address), login = client id, password = client secret. Extras: ``auth_url``
     (token endpoint), ``scope`` (default none), ``routes`` (operation to path, operations
-    ``scroll``, ``batch``, ``batch_urls``, ``query``), ``timeout`` (seconds, default 60),
+    ``scroll``, ``batch``, ``batch_urls``, ``query``), ``timeout`` (seconds to connect and
+    between two reads of a reply, not per request; default 60),
     ``verify`` (true, false or a CA bundle path), ``auth_method`` (``client_secret_post``,
     the default, or ``client_secret_basic``). Any other extra is an error.
 
