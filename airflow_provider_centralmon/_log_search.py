@@ -24,11 +24,11 @@ from airflow_provider_centralmon._window import (
     DEFAULT_CLOCK_SKEW_MARGIN,
     ExportWindow,
     LowerBoundStyle,
+    SendTimeRange,
     UntimedPolicy,
     WindowFilter,
     check_window_arguments,
     parse_choice,
-    request_time_range,
     resolve_window,
 )
 from airflow_provider_centralmon.exceptions import InvalidParameterError, InvalidWindowError
@@ -381,9 +381,11 @@ class LogSearchMixin:
     ) -> Generator[WindowRecord, None, None]:
         """Scroll the plan's window and yield the records the window filter admits.
 
-        The quota floor is checked and the ``time_range`` computed right before the first
-        request, when the generator is first advanced. With ``limit``, no page is requested
-        after the ``limit``-th record was yielded.
+        The quota floor is checked when the generator is first advanced, and the
+        ``time_range`` computed each time the first request is sent, retries included; a
+        first page that came too late for a relative bound raises
+        :class:`~airflow_provider_centralmon.exceptions.StaleTimeRangeError`. With ``limit``,
+        no page is requested after the ``limit``-th record was yielded.
 
         :param hook: the hook to call
         :param plan: what to search, from :meth:`plan_search`
@@ -396,16 +398,15 @@ class LogSearchMixin:
         stats = stats if stats is not None else SearchStats()
         self.check_quota_floor(hook, "scroll")
 
-        time_range = request_time_range(
+        time_range = SendTimeRange(
             plan.window,
-            now=self.now(),
+            now=self.now,
             style=self.lower_bound_style,
             clock_skew_margin=self.clock_skew_margin,
         )
-        stats.time_range = time_range
-        pages = hook.scroll(plan.query.search_body(time_range))
+        pages = hook.scroll(lambda: plan.query.search_body(time_range()))
         try:
-            yield from self._admitted(pages, plan, limit, stats, on_page)
+            yield from self._admitted(pages, plan, limit, stats, on_page, time_range)
         finally:
             remember_quota(hook)
             if isinstance(pages, Generator):
@@ -418,9 +419,13 @@ class LogSearchMixin:
         limit: int | None,
         stats: SearchStats,
         on_page: Callable[[ScrollPage], None] | None,
+        time_range: SendTimeRange,
     ) -> Iterator[WindowRecord]:
         window_filter = plan.window_filter
         for page in pages:
+            if page.number == 1:
+                time_range.check_answered()
+                stats.time_range = time_range.sent
             stats.count_page(page)
             if on_page is not None:
                 on_page(page)

@@ -14,8 +14,10 @@ trimmed here by :class:`WindowFilter`. Two styles build that lower bound:
 
 - ``relative`` (default, the documented form): ``now-<N>m``, with N the minutes from
   ``start`` to the local now, rounded up, plus a safety margin for the clock difference
-  between this machine and the service (default 5 minutes). It must be computed right
-  before the first request, because the service's ``now`` keeps moving.
+  between this machine and the service (default 5 minutes). The service resolves ``now``
+  when it reads the request, so :class:`SendTimeRange` computes it each time the first
+  request is sent, retries included, and fails the search when the reply came later than
+  the margin allows.
 - ``anchored``: ``<start - margin as ISO 8601 UTC>||``, OpenSearch anchored date math.
   Limitation: the service does not document absolute dates; this style assumes it passes
   ``time_range`` to OpenSearch unchanged, as every documented example suggests. Where it
@@ -44,6 +46,7 @@ from airflow_provider_centralmon.exceptions import (
     InvalidParameterError,
     InvalidWindowError,
     RecordTimeError,
+    StaleTimeRangeError,
 )
 
 DEFAULT_CLOCK_SKEW_MARGIN = timedelta(minutes=5)
@@ -245,7 +248,7 @@ def request_time_range(
     style: LowerBoundStyle | str = LowerBoundStyle.RELATIVE,
     clock_skew_margin: timedelta = DEFAULT_CLOCK_SKEW_MARGIN,
 ) -> str:
-    """Return the ``time_range`` to send for ``window``; call it right before the first request.
+    """Return the ``time_range`` to send for ``window``; call it right before sending.
 
     A raw window's ``time_range`` is returned unchanged. Otherwise the expression's instant is
     at least ``clock_skew_margin`` before ``start``, as seen by the service.
@@ -256,20 +259,90 @@ def request_time_range(
     :param clock_skew_margin: how far the service's clock may run ahead of this one, plus the
         time until the request arrives. Default: 5 minutes.
     """
+    return _time_range_and_deadline(window, now, style, clock_skew_margin)[0]
+
+
+def _time_range_and_deadline(
+    window: ExportWindow,
+    now: datetime,
+    style: LowerBoundStyle | str,
+    clock_skew_margin: timedelta,
+) -> tuple[str, datetime | None]:
+    # The deadline is the local instant past which a service whose clock equals this one
+    # would resolve a relative bound after start; other bounds have none.
     chosen = parse_choice(LowerBoundStyle, style, "lower bound style")
     if clock_skew_margin < timedelta(0):
         raise InvalidParameterError("clock_skew_margin must not be negative")
     if window.start is None:
-        return str(window.time_range)
+        return str(window.time_range), None
 
     lower = window.start - clock_skew_margin
     if chosen is LowerBoundStyle.ANCHORED:
         floored = lower.replace(microsecond=lower.microsecond // 1000 * 1000)
-        return floored.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z||"
+        return floored.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z||", None
 
     now_at = parse_window_bound(now, name="now")
     minutes = max(1, math.ceil((now_at - lower) / _ONE_MINUTE))
-    return f"now-{minutes}m"
+    return f"now-{minutes}m", window.start + minutes * _ONE_MINUTE
+
+
+class SendTimeRange:
+    """The ``time_range`` of a window's first request, computed when each attempt is sent.
+
+    Call it to get the expression for the attempt about to be sent (the hooks accept a body
+    function for that), then call :meth:`check_answered` once the first page is in. A
+    relative bound that was computed long before the service read the request reaches back
+    less far than it should; the check turns a reply that came after the margin was used up
+    into :class:`StaleTimeRangeError` instead of a window that silently lacks its start.
+
+    :param window: the window to fetch
+    :param now: returns the current instant on this machine (timezone-aware)
+    :param style: ``relative`` (default) or ``anchored``
+    :param clock_skew_margin: as in :func:`request_time_range`. Default: 5 minutes.
+    """
+
+    def __init__(
+        self,
+        window: ExportWindow,
+        *,
+        now: Callable[[], datetime],
+        style: LowerBoundStyle | str = LowerBoundStyle.RELATIVE,
+        clock_skew_margin: timedelta = DEFAULT_CLOCK_SKEW_MARGIN,
+    ) -> None:
+        self.window = window
+        self.style = parse_choice(LowerBoundStyle, style, "lower bound style")
+        self.clock_skew_margin = clock_skew_margin
+        self._now = now
+        self.sent: str | None = None
+        self._computed_at: datetime | None = None
+        self._deadline: datetime | None = None
+
+    def __call__(self) -> str:
+        """Return the ``time_range`` for an attempt sent now, and remember when it was made."""
+        now = self._now()
+        self.sent, self._deadline = _time_range_and_deadline(
+            self.window, now, self.style, self.clock_skew_margin
+        )
+        self._computed_at = now
+        return self.sent
+
+    def check_answered(self) -> None:
+        """Raise :class:`StaleTimeRangeError` if the first reply came too late for the bound."""
+        if self._deadline is None or self._computed_at is None:
+            return
+        answered_at = self._now()
+        if answered_at <= self._deadline:
+            return
+
+        waited_s = (answered_at - self._computed_at).total_seconds()
+        spare_s = (self._deadline - self._computed_at).total_seconds()
+        raise StaleTimeRangeError(
+            f"the first page came {waited_s:.0f} s after time_range {self.sent!r} was "
+            f"computed, more than the {spare_s:.0f} s it had to spare before the window's "
+            "start: the service may have resolved 'now' that late, so records from the start "
+            "of the window may be missing. Run the task again; if replies are often this "
+            "slow, raise clock_skew_margin or use lower_bound_style='anchored'"
+        )
 
 
 def parse_choice(kind: type[_Choice], value: _Choice | str, what: str) -> _Choice:

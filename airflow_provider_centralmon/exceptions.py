@@ -12,6 +12,7 @@ in one ``except``. The tree::
     ├── QuotaExhaustedError          429: the daily quota of a route is used up
     │   └── QuotaFloorError          the last known quota is below the task's floor
     ├── ServiceError                 5xx, gateway pages, network failures (retryable)
+    │   └── StaleTimeRangeError      a first reply so late that ``now-<N>m`` may miss the start
     ├── ProtocolError                a reply that cannot be understood
     │   └── RecordTimeError          a record has no readable time and the policy is "fail"
     └── BatchError                   a batch export failed, expired or never became ready
@@ -151,6 +152,16 @@ class ServiceError(CentralMonitoringError):
     """The service or the network failed (5xx, gateway page, timeout, dropped connection)."""
 
     retryable = True
+
+
+class StaleTimeRangeError(ServiceError):
+    """The first scroll reply came so late that a relative lower bound may have missed ``start``.
+
+    The service resolves ``now-<N>m`` when it reads the request; a reply that arrives more
+    than the margin after the bound was computed means the service may have read it too late
+    to reach back to the window's start. Records may be missing, so the search stops; a new
+    try computes a new bound.
+    """
 
 
 class ProtocolError(CentralMonitoringError):

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from airflow_provider_centralmon._compat import mask_secret
 from airflow_provider_centralmon.exceptions import BatchError, InvalidParameterError
 from airflow_provider_centralmon.hooks import _sealing
@@ -24,6 +26,9 @@ from airflow_provider_centralmon.hooks._types import BatchSubmission, CallMeta, 
 # The vendor's deprecation notice names this path for the urls route, the API reference names
 # the default one. When the default is not overridden and answers 404, this one is tried.
 BATCH_URLS_FALLBACK_ROUTE = "/v1/logs/batch/status"
+
+#: A request body, or a function that builds it each time the request is sent.
+RequestBody = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
 
 # (API base URL, operation, path that answered 404) -> the fallback path that then succeeded.
 _found_routes: dict[tuple[str, str, str], str] = {}
@@ -181,6 +186,33 @@ class HookCore:
             client_secret=settings.client_secret,
             conn_id=settings.conn_id,
         )
+
+
+class OutgoingBody:
+    """The body of one logical call, built anew for every attempt when given as a function.
+
+    A body that depends on the moment it is sent (a relative ``time_range``) must not be
+    built once and then replayed by retries: the service reads it at each attempt. The body
+    built last is kept, since it is the one the final reply answers.
+
+    :param body: the body, or a function returning it
+    """
+
+    def __init__(self, body: RequestBody) -> None:
+        self._build = body if callable(body) else None
+        self.sent: Mapping[str, Any] = {} if callable(body) else body
+
+    def encode(self) -> bytes:
+        """Build the body of the next attempt and return it as JSON."""
+        if self._build is not None:
+            built = self._build()
+            if not isinstance(built, Mapping):
+                raise InvalidParameterError(
+                    "a request body function must return a mapping of request fields, "
+                    f"not {type(built).__name__}"
+                )
+            self.sent = built
+        return msgspec.json.encode(self.sent)
 
 
 def count_list(key: str) -> Callable[[Any], int | None]:

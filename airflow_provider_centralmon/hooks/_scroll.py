@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_centralmon.exceptions import InvalidParameterError, ProtocolError
+from airflow_provider_centralmon.hooks._core import RequestBody
 from airflow_provider_centralmon.hooks._types import CallMeta, ScrollPage
 
 MAX_EMPTY_PAGES = 5
@@ -20,23 +21,25 @@ MAX_EMPTY_PAGES = 5
 class ScrollCursor:
     """Build each scroll request and check each page.
 
-    :param body: the search body of the first call
+    :param body: the search body of the first call, or a function building it for each attempt
     :param max_pages: stop after this many pages, even if the service has more; None: no limit
     """
 
-    def __init__(self, body: Mapping[str, Any], *, max_pages: int | None = None) -> None:
+    def __init__(self, body: RequestBody, *, max_pages: int | None = None) -> None:
         if max_pages is not None and (isinstance(max_pages, bool) or max_pages < 1):
             raise InvalidParameterError(f"max_pages must be a positive integer, got {max_pages!r}")
-        if not isinstance(body, Mapping):
-            raise InvalidParameterError("The scroll body must be a mapping of search fields")
-        self._first_body = dict(body)
+        if not isinstance(body, Mapping) and not callable(body):
+            raise InvalidParameterError(
+                "The scroll body must be a mapping of search fields, or a function returning one"
+            )
+        self._first_body: RequestBody = body if callable(body) else dict(body)
         self._max_pages = max_pages
         self._pages = 0
         self._scroll_id: str | None = None
         self._empty_in_a_row = 0
         self._finished = False
 
-    def next_request(self) -> dict[str, Any] | None:
+    def next_request(self) -> RequestBody | None:
         """Return the body of the next call, or None when the scroll is over."""
         if self._finished or (self._max_pages is not None and self._pages >= self._max_pages):
             return None

@@ -7,7 +7,6 @@ from collections.abc import Callable, Generator, Iterator, Mapping
 from functools import cached_property
 from typing import Any, TypeVar
 
-import msgspec
 import requests
 from requests.adapters import BaseAdapter
 
@@ -30,7 +29,14 @@ from airflow_provider_centralmon.hooks._batch_files import (
     mask_query,
     redact_http_debug_logs,
 )
-from airflow_provider_centralmon.hooks._core import HookCore, count_list, lower_headers, submission
+from airflow_provider_centralmon.hooks._core import (
+    HookCore,
+    OutgoingBody,
+    RequestBody,
+    count_list,
+    lower_headers,
+    submission,
+)
 from airflow_provider_centralmon.hooks._oauth import read_token_reply, token_request
 from airflow_provider_centralmon.hooks._replies import (
     RawReply,
@@ -175,14 +181,20 @@ class CentralMonitoringHook(BaseHook, HookCore):
     # -- public calls -------------------------------------------------------------------------
 
     def scroll(
-        self, body: Mapping[str, Any], *, max_pages: int | None = None
+        self,
+        body: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+        *,
+        max_pages: int | None = None,
     ) -> Iterator[ScrollPage]:
         """Yield the pages of a scroll until the service has no more.
 
         The default route is ``/v2/logs/scroll``: the vendor announced V1 as deprecated from
         2026-03-01. Each continuation sends only the newest ``scroll_id``.
 
-        :param body: the search body of the first call (``application``, ``time_range``, ...)
+        :param body: the search body of the first call (``application``, ``time_range``, ...),
+            or a function returning it. The function is called each time the first call is
+            sent, retries included, once the access token is at hand: a relative
+            ``time_range`` such as ``now-30m`` then counts from the moment of sending.
         :param max_pages: stop after this many pages; default None, no limit
         """
         cursor = ScrollCursor(body, max_pages=max_pages)
@@ -190,12 +202,15 @@ class CentralMonitoringHook(BaseHook, HookCore):
             payload, meta = self._call("scroll", request, count_list("logs"))
             yield cursor.accept(payload, meta)
 
-    def submit_batch(self, body: Mapping[str, Any]) -> BatchSubmission:
+    def submit_batch(
+        self, body: Mapping[str, Any] | Callable[[], Mapping[str, Any]]
+    ) -> BatchSubmission:
         """Start a batch export; the returned token is a secret, seal it before storing it.
 
-        :param body: the search body
+        :param body: the search body, or a function returning it, called for each attempt as
+            in :meth:`scroll`
         """
-        payload, meta = self._call("batch", dict(body))
+        payload, meta = self._call("batch", body if callable(body) else dict(body))
         return submission(payload, meta)
 
     def get_batch_files(self, batch_token: str) -> BatchStatus:
@@ -279,16 +294,17 @@ class CentralMonitoringHook(BaseHook, HookCore):
     def _call(
         self,
         operation: str,
-        body: Mapping[str, Any],
+        body: RequestBody,
         count: Callable[[Any], int | None] | None = None,
     ) -> tuple[Any, CallMeta]:
         settings = self.settings
         route = self._route(settings, operation)
+        outgoing = OutgoingBody(body)
         started = time.perf_counter()
-        reply = self._authorized_post(settings, route, body)
+        reply = self._authorized_post(settings, route, outgoing)
         fallback = self._fallback_route(settings, operation, route)
         if reply.status == 404 and fallback:
-            fallback_reply = self._authorized_post(settings, fallback, body)
+            fallback_reply = self._authorized_post(settings, fallback, outgoing)
             if fallback_reply.status != 404:
                 self._remember_route(settings, operation, route, fallback, fallback_reply.status)
                 route, reply = fallback, fallback_reply
@@ -296,7 +312,7 @@ class CentralMonitoringHook(BaseHook, HookCore):
         return self._accept(reply, route=route, settings=settings, elapsed_s=elapsed_s, count=count)
 
     def _authorized_post(
-        self, settings: ConnectionSettings, route: str, body: Mapping[str, Any]
+        self, settings: ConnectionSettings, route: str, body: OutgoingBody
     ) -> RawReply:
         """POST with the shared token; on a 401, renew the token and try exactly once more."""
         token = self._tokens.get()
@@ -309,7 +325,7 @@ class CentralMonitoringHook(BaseHook, HookCore):
         return self._post(settings, route, body, self._tokens.get())
 
     def _post(
-        self, settings: ConnectionSettings, route: str, body: Mapping[str, Any], token: AccessToken
+        self, settings: ConnectionSettings, route: str, body: OutgoingBody, token: AccessToken
     ) -> RawReply:
         url = settings.base_url + route
         headers = {
@@ -317,12 +333,11 @@ class CentralMonitoringHook(BaseHook, HookCore):
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
-        content = msgspec.json.encode(body)
         return self._with_retries(
             f"POST {route}",
             API_RETRY_STATUSES,
             lambda: self._exchange(
-                "POST", url, where=f"POST {route}", headers=headers, data=content
+                "POST", url, where=f"POST {route}", headers=headers, data=body.encode()
             ),
         )
 

@@ -9,12 +9,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import httpx
-import msgspec
 
 from airflow_provider_centralmon._compat import BaseHook
 from airflow_provider_centralmon.exceptions import ServiceError
 from airflow_provider_centralmon.hooks._batch_files import batch_status
-from airflow_provider_centralmon.hooks._core import HookCore, count_list, lower_headers
+from airflow_provider_centralmon.hooks._core import (
+    HookCore,
+    OutgoingBody,
+    RequestBody,
+    count_list,
+    lower_headers,
+)
 from airflow_provider_centralmon.hooks._oauth import read_token_reply, token_request
 from airflow_provider_centralmon.hooks._replies import RawReply, redirect_error, request_secrets
 from airflow_provider_centralmon.hooks._retry import (
@@ -97,11 +102,16 @@ class CentralMonitoringAsyncHook(BaseHook, HookCore):
         return batch_status(payload, meta)
 
     async def scroll(
-        self, body: Mapping[str, Any], *, max_pages: int | None = None
+        self,
+        body: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+        *,
+        max_pages: int | None = None,
     ) -> AsyncIterator[ScrollPage]:
         """Yield the pages of a scroll until the service has no more.
 
-        :param body: the search body of the first call
+        :param body: the search body of the first call, or a function returning it. The
+            function is called each time the first call is sent, retries included, once the
+            access token is at hand: a relative ``time_range`` then counts from that moment.
         :param max_pages: stop after this many pages; default None, no limit
         """
         cursor = ScrollCursor(body, max_pages=max_pages)
@@ -165,16 +175,17 @@ class CentralMonitoringAsyncHook(BaseHook, HookCore):
         self,
         client: httpx.AsyncClient,
         operation: str,
-        body: Mapping[str, Any],
+        body: RequestBody,
         count: Callable[[Any], int | None] | None = None,
     ) -> tuple[Any, CallMeta]:
         settings = await self.get_settings()
         route = self._route(settings, operation)
+        outgoing = OutgoingBody(body)
         started = time.perf_counter()
-        reply = await self._authorized_post(client, settings, route, body)
+        reply = await self._authorized_post(client, settings, route, outgoing)
         fallback = self._fallback_route(settings, operation, route)
         if reply.status == 404 and fallback:
-            fallback_reply = await self._authorized_post(client, settings, fallback, body)
+            fallback_reply = await self._authorized_post(client, settings, fallback, outgoing)
             if fallback_reply.status != 404:
                 self._remember_route(settings, operation, route, fallback, fallback_reply.status)
                 route, reply = fallback, fallback_reply
@@ -186,7 +197,7 @@ class CentralMonitoringAsyncHook(BaseHook, HookCore):
         client: httpx.AsyncClient,
         settings: ConnectionSettings,
         route: str,
-        body: Mapping[str, Any],
+        body: OutgoingBody,
     ) -> RawReply:
         """POST with the shared token; on a 401, renew the token and try exactly once more."""
         tokens = self._token_source(settings)
@@ -204,7 +215,7 @@ class CentralMonitoringAsyncHook(BaseHook, HookCore):
         client: httpx.AsyncClient,
         settings: ConnectionSettings,
         route: str,
-        body: Mapping[str, Any],
+        body: OutgoingBody,
         token: AccessToken,
     ) -> RawReply:
         headers = {
@@ -212,13 +223,14 @@ class CentralMonitoringAsyncHook(BaseHook, HookCore):
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
-        content = msgspec.json.encode(body)
         url = settings.base_url + route
         where = f"POST {route}"
         return await self._with_retries(
             where,
             API_RETRY_STATUSES,
-            lambda: self._exchange(client, "POST", url, where, headers=headers, content=content),
+            lambda: self._exchange(
+                client, "POST", url, where, headers=headers, content=body.encode()
+            ),
         )
 
     async def _fetch_token(self, settings: ConnectionSettings) -> AccessToken:

@@ -47,7 +47,7 @@ from airflow_provider_centralmon._waiting import (
     as_positive_count,
     as_seconds,
 )
-from airflow_provider_centralmon._window import request_time_range
+from airflow_provider_centralmon._window import SendTimeRange
 from airflow_provider_centralmon.exceptions import (
     BadRequestError,
     BatchError,
@@ -201,17 +201,19 @@ class CentralMonitoringBatchExportOperator(
         """Submit the export; push and return its sealed record (never the token in clear)."""
         plan, hook = self._current()
         self.check_quota_floor(hook, "batch")
-        time_range = request_time_range(
+        send_time_range = SendTimeRange(
             plan.window,
-            now=self.now(),
+            now=self.now,
             style=self.lower_bound_style,
             clock_skew_margin=self.clock_skew_margin,
         )
         submitted_at = self.now()
         try:
-            submission = hook.submit_batch(plan.query.search_body(time_range))
+            submission = hook.submit_batch(lambda: plan.query.search_body(send_time_range()))
         finally:
             remember_quota(hook)
+        send_time_range.check_answered()
+        time_range = str(send_time_range.sent)
 
         self._batch_token = submission.batch_token
         self._job = BatchJob(

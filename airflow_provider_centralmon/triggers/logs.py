@@ -27,10 +27,10 @@ from airflow_provider_centralmon._waiting import (
 )
 from airflow_provider_centralmon._window import (
     LowerBoundStyle,
+    SendTimeRange,
     UntimedPolicy,
     WindowFilter,
     parse_choice,
-    request_time_range,
 )
 from airflow_provider_centralmon.exceptions import (
     CentralMonitoringError,
@@ -201,16 +201,19 @@ class CentralMonitoringLogsTrigger(BaseTrigger):
             timestamp_field=self.timestamp_field,
             untimed_policy=self.untimed_records,
         )
-        time_range = request_time_range(
+        time_range = SendTimeRange(
             self.window,
-            now=_log_search.utc_now(),
+            # Looked up on each call, so that tests can move the clock.
+            now=lambda: _log_search.utc_now(),
             style=self.lower_bound_style,
             clock_skew_margin=timedelta(seconds=self.clock_skew_margin),
         )
         seen = 0
-        pages = hook.scroll(self.log_query.search_body(time_range))
+        pages = hook.scroll(lambda: self.log_query.search_body(time_range()))
         try:
             async for page in pages:
+                if page.number == 1:
+                    time_range.check_answered()
                 if page.meta.daily_remaining is not None:
                     remaining = page.meta.daily_remaining
                 seen += _count_admitted(page.records, window_filter, self.min_records - seen)

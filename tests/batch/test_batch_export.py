@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
+from requests.adapters import HTTPAdapter
 
 from airflow_provider_centralmon._batch_resume import JOB_MARKER_NAME
 from airflow_provider_centralmon._compat import TaskDeferred
@@ -118,6 +120,57 @@ def test_exports_the_window_from_several_files_in_parallel(
     assert result["counts"]["trimmed"] == result["run"]["batch"]["records_downloaded"] - len(
         expected
     )
+
+
+class BusySubmission(HTTPAdapter):
+    """Answers the batch submission ``busy`` times with a 503 asking for two minutes."""
+
+    def __init__(self, busy: int) -> None:
+        super().__init__()
+        self.busy = busy
+        self.time_ranges: list[str] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if request.method == "POST" and str(request.url).endswith("/v1/logs/batch"):
+            self.time_ranges.append(json.loads(request.body or b"{}")["time_range"])
+            if self.busy > 0:
+                self.busy -= 1
+                response = requests.Response()
+                response.status_code, response._content = 503, b"<html>busy</html>"
+                response.headers["Retry-After"] = "120"
+                response.url, response.request = str(request.url), request
+                return response
+        return super().send(request, **kwargs)
+
+
+def test_retries_of_the_submission_keep_the_start_of_the_window(
+    sim: SimulatorHandle, window: tuple[datetime, datetime], tmp_path: Any
+) -> None:
+    adapter = BusySubmission(busy=4)
+
+    class DelayedBatchOperator(CentralMonitoringBatchExportOperator):
+        def get_hook(self) -> CentralMonitoringHook:
+            return CentralMonitoringHook(
+                self.centralmon_conn_id,
+                http_adapter=adapter,
+                clock=lambda: self.now().timestamp(),
+                sleep=sim.clock.advance,
+            )
+
+    task = DelayedBatchOperator(
+        task_id="export",
+        application="atr",
+        start=window[0],
+        end=window[1],
+        output_path=f"file://{tmp_path}/out",
+        poll_interval=0.01,
+        deferrable=False,
+    )
+
+    result = task.execute(make_context())
+
+    assert list(iter_exported(result)) == truth(sim, *window)
+    assert len(set(adapter.time_ranges)) == 5
 
 
 def test_the_sealed_batch_reference_is_pushed_and_the_retry_record_removed(

@@ -62,6 +62,30 @@ async def test_async_scroll_follows_the_cursor(
     assert [r.json() for r in service.api_requests] == [SEARCH, {"scroll_id": "c1"}]
 
 
+async def test_async_first_body_function_is_built_for_each_attempt_after_the_token(
+    make_async_hook: Callable[..., Any], service: FakeService, sleeps: list[float]
+) -> None:
+    busy = Reply(503, b"<html>busy</html>", {"Retry-After": "120"})
+    service.on(
+        "/v2/logs/scroll",
+        busy,
+        busy,
+        Reply.json({"logs": [{"n": 1}], "scroll_id": "c1", "has_more": False}),
+    )
+    tokens_when_built: list[int] = []
+
+    def first_body() -> dict[str, Any]:
+        tokens_when_built.append(len(service.token_requests))
+        return {**SEARCH, "attempt": len(tokens_when_built)}
+
+    pages = [page async for page in make_async_hook().scroll(first_body)]
+
+    assert [r["n"] for p in pages for r in p.records] == [1]
+    assert tokens_when_built == [1, 1, 1]
+    assert [r.json()["attempt"] for r in service.api_requests] == [1, 2, 3]
+    assert sleeps == [120.0, 120.0]
+
+
 async def test_async_401_renews_once_then_fails(
     make_async_hook: Callable[..., Any], service: FakeService
 ) -> None:

@@ -118,6 +118,73 @@ def test_has_more_without_cursor_is_a_protocol_error(
         list(make_hook().scroll(SEARCH))
 
 
+def test_a_first_body_function_is_built_for_each_attempt_once_the_token_is_there(
+    make_hook: Callable[..., Any], service: FakeService, sleeps: list[float]
+) -> None:
+    busy = Reply(503, b"<html>busy</html>", {"Retry-After": "120"})
+    service.on("/v2/logs/scroll", busy, busy, *scroll_pages(([{"n": 1}], "c1", False)))
+    tokens_when_built: list[int] = []
+
+    def first_body() -> dict[str, Any]:
+        tokens_when_built.append(len(service.token_requests))
+        return {**SEARCH, "attempt": len(tokens_when_built)}
+
+    pages = list(make_hook().scroll(first_body))
+
+    assert [r["n"] for p in pages for r in p.records] == [1]
+    assert tokens_when_built == [1, 1, 1]
+    assert [r.json()["attempt"] for r in service.api_requests] == [1, 2, 3]
+    assert sleeps == [120.0, 120.0]
+
+
+def test_a_first_body_function_is_built_again_after_a_401(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on(
+        "/v2/logs/scroll",
+        Reply.json({"detail": "expired"}, 401),
+        *scroll_pages(([{"n": 1}], "c1", True), ([], "c2", False)),
+    )
+    built: list[int] = []
+
+    def first_body() -> dict[str, Any]:
+        built.append(len(service.token_requests))
+        return {**SEARCH, "attempt": len(built)}
+
+    list(make_hook().scroll(first_body))
+
+    assert built == [1, 2]
+    assert [r.json() for r in service.api_requests] == [
+        {**SEARCH, "attempt": 1},
+        {**SEARCH, "attempt": 2},
+        {"scroll_id": "c1"},
+    ]
+
+
+def test_a_first_body_function_must_return_a_mapping(make_hook: Callable[..., Any]) -> None:
+    with pytest.raises(InvalidParameterError, match="must return a mapping"):
+        list(make_hook().scroll(lambda: ["application", "atr"]))
+
+
+def test_submit_batch_builds_a_body_function_for_each_attempt(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    service.on(
+        "/v1/logs/batch",
+        Reply(502, b""),
+        Reply.json({"token": "batch-secret-token", "daily_requests_remaining": 49}),
+    )
+    built: list[int] = []
+
+    def body() -> dict[str, Any]:
+        built.append(len(built) + 1)
+        return {**SEARCH, "attempt": built[-1]}
+
+    make_hook().submit_batch(body)
+
+    assert [r.json()["attempt"] for r in service.api_requests] == [1, 2]
+
+
 def test_scroll_rejects_a_bad_page_limit(make_hook: Callable[..., Any]) -> None:
     with pytest.raises(InvalidParameterError, match="max_pages"):
         list(make_hook().scroll(SEARCH, max_pages=0))

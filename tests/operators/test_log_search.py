@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 from operator_support import make_context
+from requests.adapters import HTTPAdapter
 
 from airflow_provider_centralmon._log_search import SearchStats, data_interval_of
 from airflow_provider_centralmon.exceptions import (
@@ -15,7 +18,9 @@ from airflow_provider_centralmon.exceptions import (
     QuotaExhaustedError,
     QuotaFloorError,
     RecordTimeError,
+    StaleTimeRangeError,
 )
+from airflow_provider_centralmon.hooks.centralmon import CentralMonitoringHook
 from airflow_provider_centralmon.operators.logs import CentralMonitoringLogsOperator
 from airflow_provider_centralmon.simulator.handle import SimulatorHandle
 
@@ -322,6 +327,101 @@ def test_keep_hit_metadata_keeps_the_whole_hit(sim: SimulatorHandle) -> None:
 
     assert [record.record for record in found] == sim.records_between(start, end, "atr")
     assert plan.export_fields()["keep_hit_metadata"] is True
+
+
+# -- the first call's lower bound under retries and delays ------------------------------------
+
+
+class DelayedFirstScroll(HTTPAdapter):
+    """Sits in front of the simulator and holds up the first scroll call (no scroll_id).
+
+    It answers that call ``busy`` times with a 503 and ``Retry-After: 120`` before letting it
+    through, and moves the simulator's clock on by ``in_flight_s`` while the call that goes
+    through travels, as a slow network or a slow service would.
+    """
+
+    def __init__(self, sim: SimulatorHandle, *, busy: int = 0, in_flight_s: float = 0) -> None:
+        super().__init__()
+        self.sim = sim
+        self.busy = busy
+        self.in_flight_s = in_flight_s
+        self.first_time_ranges: list[str] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if str(request.url).endswith(SCROLL):
+            body = json.loads(request.body or b"{}")
+            if "scroll_id" not in body:
+                self.first_time_ranges.append(body["time_range"])
+                if self.busy > 0:
+                    self.busy -= 1
+                    return self._busy(request)
+                self.sim.clock.advance(self.in_flight_s)
+        return super().send(request, **kwargs)
+
+    @staticmethod
+    def _busy(request: requests.PreparedRequest) -> requests.Response:
+        response = requests.Response()
+        response.status_code = 503
+        response._content = b"<html>busy</html>"
+        response.headers["Retry-After"] = "120"
+        response.url, response.request = str(request.url), request
+        return response
+
+
+def delayed_operator(
+    sim: SimulatorHandle, adapter: DelayedFirstScroll, **kwargs: Any
+) -> CentralMonitoringLogsOperator:
+    """An operator whose hook goes through ``adapter`` and whose retry waits move the clock."""
+
+    class DelayedLogsOperator(CentralMonitoringLogsOperator):
+        def get_hook(self) -> CentralMonitoringHook:
+            return CentralMonitoringHook(
+                self.centralmon_conn_id,
+                http_adapter=adapter,
+                clock=lambda: self.now().timestamp(),
+                sleep=sim.clock.advance,
+                rng=lambda: 0.5,
+            )
+
+    return DelayedLogsOperator(**{"task_id": "logs", "application": "atr", **kwargs})
+
+
+def test_retries_of_the_first_call_keep_the_start_of_the_window(sim: SimulatorHandle) -> None:
+    # Two 429s from the token endpoint, then four 503s, each asking for two minutes: eight
+    # minutes in all, more than the five-minute margin.
+    sim.set_faults("/oauth2/token=rate_limit,count=2")
+    adapter = DelayedFirstScroll(sim, busy=4)
+    start, end = recent_window(sim, minutes=30)
+
+    found = delayed_operator(sim, adapter, start=start, end=end).execute(make_context())
+
+    assert found == [hit["_source"] for hit in sim.records_between(start, end, "atr")]
+    first = int(adapter.first_time_ranges[0].removeprefix("now-").removesuffix("m"))
+    assert adapter.first_time_ranges == [f"now-{first + 2 * n}m" for n in range(5)]
+
+
+def test_a_first_reply_later_than_the_margin_allows_fails_loudly(sim: SimulatorHandle) -> None:
+    adapter = DelayedFirstScroll(sim, in_flight_s=6 * 60)
+    start, end = recent_window(sim, minutes=30)
+    task = delayed_operator(sim, adapter, start=start, end=end)
+
+    with pytest.raises(StaleTimeRangeError) as raised:
+        task.execute(make_context())
+
+    message = str(raised.value)
+    assert "records from the start of the window may be missing" in message
+    assert "clock_skew_margin" in message
+    assert raised.value.retryable
+
+
+def test_a_late_first_reply_is_fine_with_an_anchored_lower_bound(sim: SimulatorHandle) -> None:
+    adapter = DelayedFirstScroll(sim, in_flight_s=6 * 60)
+    start, end = recent_window(sim, minutes=30)
+    task = delayed_operator(sim, adapter, start=start, end=end, lower_bound_style="anchored")
+
+    found = task.execute(make_context())
+
+    assert found == [hit["_source"] for hit in sim.records_between(start, end, "atr")]
 
 
 # -- quota ---------------------------------------------------------------------------------------

@@ -8,12 +8,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from batch.support import SCROLL, attach, calls, leaked, record_secrets
 
 from airflow_provider_centralmon._query import LogQuery
 from airflow_provider_centralmon._trigger_args import query_to_json
 from airflow_provider_centralmon.exceptions import InvalidParameterError
+from airflow_provider_centralmon.hooks.centralmon_async import CentralMonitoringAsyncHook
 from airflow_provider_centralmon.simulator.clock import ManualClock
 from airflow_provider_centralmon.simulator.handle import SimulatorHandle
 from airflow_provider_centralmon.triggers.logs import CentralMonitoringLogsTrigger
@@ -217,6 +219,64 @@ async def test_polls_failing_in_a_row_end_the_trigger_instead_of_spinning(
     assert event["error_type"] == "ServiceError"
     assert len(stepper.waits) == 2
     assert calls(sim, SCROLL) == 2 * 5
+
+
+class BusyFirstScroll(httpx.AsyncBaseTransport):
+    """Answers the first scroll call (no scroll_id) ``busy`` times with a 503 and
+    ``Retry-After: 120``, then passes every request on to the simulator."""
+
+    def __init__(self, busy: int) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.busy = busy
+        self.first_time_ranges: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == SCROLL:
+            body = json.loads(await request.aread())
+            if "scroll_id" not in body:
+                self.first_time_ranges.append(body["time_range"])
+                if self.busy > 0:
+                    self.busy -= 1
+                    return httpx.Response(503, headers={"Retry-After": "120"}, content=b"busy")
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        # Each call of the hook opens and closes a client; the pool outlives them.
+        pass
+
+
+async def test_retries_of_the_first_call_keep_the_start_of_the_window(
+    sim: SimulatorHandle,
+) -> None:
+    end = sim.now() - timedelta(minutes=2)
+    start = end - timedelta(minutes=30)
+    in_window = len(sim.records_between(start, end, "atr"))
+    window = {"start": start.isoformat(), "end": end.isoformat()}
+    trigger = make_trigger(sim, window=window, min_records=in_window, poll_interval=1.0)
+    stepper = Stepper(trigger)
+    transport = BusyFirstScroll(busy=4)
+
+    async def wait_on_the_clock(seconds: float) -> None:
+        sim.clock.advance(seconds)
+
+    trigger._new_hook = lambda: CentralMonitoringAsyncHook(
+        trigger.centralmon_conn_id, transport=transport, sleep=wait_on_the_clock
+    )
+    try:
+        stepper.start()
+        await stepper.pause()
+        stepper.resume()
+        event = await stepper.event()
+    finally:
+        await transport.inner.aclose()
+
+    assert event == {
+        "status": "success",
+        "records_seen": in_window,
+        "polls": 1,
+        "daily_remaining": 99,
+    }
+    assert len(set(transport.first_time_ranges)) == 5
 
 
 async def test_records_outside_the_window_are_not_counted(sim: SimulatorHandle) -> None:

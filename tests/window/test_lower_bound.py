@@ -7,9 +7,10 @@ import pytest
 from airflow_provider_centralmon._window import (
     ExportWindow,
     LowerBoundStyle,
+    SendTimeRange,
     request_time_range,
 )
-from airflow_provider_centralmon.exceptions import InvalidParameterError
+from airflow_provider_centralmon.exceptions import InvalidParameterError, StaleTimeRangeError
 from airflow_provider_centralmon.simulator.datemath import resolve_lower_bound
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -81,3 +82,49 @@ def test_unknown_style_and_negative_margin_are_refused() -> None:
         request_time_range(window(start, NOW), now=NOW, style="absolute")
     with pytest.raises(InvalidParameterError, match="must not be negative"):
         request_time_range(window(start, NOW), now=NOW, clock_skew_margin=-MARGIN)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_a_time_range_sent_again_later_counts_from_the_moment_it_is_sent() -> None:
+    clock = Clock(NOW)
+    send = SendTimeRange(window(NOW - timedelta(minutes=30), NOW), now=clock)
+
+    first = send()
+    clock.now += timedelta(minutes=8)
+    again = send()
+    send.check_answered()
+
+    assert (first, again, send.sent) == ("now-35m", "now-43m", "now-43m")
+
+
+def test_a_first_reply_after_the_spare_time_is_refused() -> None:
+    clock = Clock(NOW)
+    send = SendTimeRange(window(NOW - timedelta(minutes=30), NOW), now=clock)
+    send()
+
+    # now-35m leaves five minutes: the service resolving 'now' later misses the start.
+    clock.now += MARGIN
+    send.check_answered()
+    clock.now += timedelta(seconds=1)
+    with pytest.raises(StaleTimeRangeError, match="301 s after time_range 'now-35m'"):
+        send.check_answered()
+
+
+def test_bounds_that_do_not_count_from_now_never_go_stale() -> None:
+    clock = Clock(NOW)
+    anchored = SendTimeRange(window(NOW - timedelta(minutes=30), NOW), now=clock, style="anchored")
+    raw = SendTimeRange(ExportWindow(time_range="now-1h"), now=clock)
+    anchored()
+    raw()
+
+    clock.now += timedelta(days=1)
+
+    anchored.check_answered()
+    raw.check_answered()
