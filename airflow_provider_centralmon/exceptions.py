@@ -12,6 +12,7 @@ in one ``except``. The tree::
     ├── QuotaExhaustedError          429: the daily quota of a route is used up
     │   └── QuotaFloorError          the last known quota is below the task's floor
     ├── ServiceError                 5xx, gateway pages, network failures (retryable)
+    │   ├── ScrollExpiredError       a scroll continuation found its cursor gone or moved on
     │   └── StaleTimeRangeError      a first reply so late that ``now-<N>m`` may miss the start
     ├── ProtocolError                a reply that cannot be understood
     │   └── RecordTimeError          a record has no readable time and the policy is "fail"
@@ -152,6 +153,15 @@ class ServiceError(CentralMonitoringError):
     """The service or the network failed (5xx, gateway page, timeout, dropped connection)."""
 
     retryable = True
+
+
+class ScrollExpiredError(ServiceError):
+    """The service no longer knows the cursor of a scroll continuation (HTTP 404).
+
+    The cursor expired, or it moved on when a reply was lost and the call was sent again. A
+    scroll cannot be resumed: the search has to start over, which a new try of the task (or
+    the next poll of a sensor) does.
+    """
 
 
 class StaleTimeRangeError(ServiceError):

@@ -14,8 +14,9 @@ twice. It raises :class:`ProtocolError` at once.
 
 Limitation: a POST that failed with a 5xx or a dropped connection is sent again even though
 the service may have acted on it: a batch submission can then start a second export (one
-more unit of batch quota), and a scroll continuation can find its cursor already moved on.
-The service offers no idempotency key to prevent this.
+more unit of batch quota), and a scroll continuation can find its cursor already moved on
+(:class:`~airflow_provider_centralmon.exceptions.ScrollExpiredError`). The service offers no
+idempotency key to prevent this.
 """
 
 from __future__ import annotations

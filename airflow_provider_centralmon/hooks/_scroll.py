@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_centralmon.exceptions import InvalidParameterError, ProtocolError
+from airflow_provider_centralmon.exceptions import (
+    CentralMonitoringError,
+    InvalidParameterError,
+    ProtocolError,
+    ScrollExpiredError,
+)
 from airflow_provider_centralmon.hooks._core import RequestBody
 from airflow_provider_centralmon.hooks._types import CallMeta, ScrollPage
 
@@ -36,6 +41,7 @@ class ScrollCursor:
         self._max_pages = max_pages
         self._pages = 0
         self._scroll_id: str | None = None
+        self._route: str | None = None
         self._empty_in_a_row = 0
         self._finished = False
 
@@ -67,9 +73,27 @@ class ScrollCursor:
         if has_more:
             self._check_progress(scroll_id, records, meta)
         self._scroll_id = scroll_id if isinstance(scroll_id, str) else None
+        self._route = meta.route
         self._pages += 1
         self._finished = not has_more
         return ScrollPage(records=records, number=self._pages, has_more=has_more, meta=meta)
+
+    def expired(self, error: CentralMonitoringError) -> ScrollExpiredError | None:
+        """Return the error to raise instead of ``error`` when it means the cursor is gone.
+
+        A 404 on the first call means a wrong route. On a continuation the route has just
+        answered, so a 404 means the service no longer knows the cursor: it expired, or it
+        moved on when a reply was lost and the retry sent the old one again.
+        """
+        if self._pages == 0 or error.http_status != 404:
+            return None
+        return ScrollExpiredError(
+            f"{self._route} answered 404 after {self._pages} pages: the scroll cursor expired "
+            "or moved on (as it does when a reply is lost and the call is sent again). A "
+            "scroll cannot be resumed: run the export again",
+            http_status=error.http_status,
+            request_id=error.request_id,
+        )
 
     def _check_progress(self, scroll_id: Any, records: list[Any], meta: CallMeta) -> None:
         if not isinstance(scroll_id, str) or not scroll_id:

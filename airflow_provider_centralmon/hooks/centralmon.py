@@ -199,7 +199,13 @@ class CentralMonitoringHook(BaseHook, HookCore):
         """
         cursor = ScrollCursor(body, max_pages=max_pages)
         while (request := cursor.next_request()) is not None:
-            payload, meta = self._call("scroll", request, count_list("logs"))
+            try:
+                payload, meta = self._call("scroll", request, count_list("logs"))
+            except CentralMonitoringError as error:
+                expired = cursor.expired(error)
+                if expired is None:
+                    raise
+                raise expired from None
             yield cursor.accept(payload, meta)
 
     def submit_batch(

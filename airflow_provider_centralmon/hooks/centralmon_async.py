@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import httpx
 
 from airflow_provider_centralmon._compat import BaseHook
-from airflow_provider_centralmon.exceptions import ServiceError
+from airflow_provider_centralmon.exceptions import CentralMonitoringError, ServiceError
 from airflow_provider_centralmon.hooks._batch_files import batch_status
 from airflow_provider_centralmon.hooks._core import (
     HookCore,
@@ -118,7 +118,13 @@ class CentralMonitoringAsyncHook(BaseHook, HookCore):
         settings = await self.get_settings()
         async with self._client(settings) as client:
             while (request := cursor.next_request()) is not None:
-                payload, meta = await self._call(client, "scroll", request, count_list("logs"))
+                try:
+                    payload, meta = await self._call(client, "scroll", request, count_list("logs"))
+                except CentralMonitoringError as error:
+                    expired = cursor.expired(error)
+                    if expired is None:
+                        raise
+                    raise expired from None
                 yield cursor.accept(payload, meta)
 
     def seal(self, secret: str) -> str:

@@ -13,6 +13,7 @@ from airflow_provider_centralmon.exceptions import (
     AuthenticationError,
     ProtocolError,
     QuotaExhaustedError,
+    ScrollExpiredError,
     ServiceError,
 )
 from airflow_provider_centralmon.hooks.centralmon import (
@@ -155,6 +156,41 @@ def test_transient_faults_are_retried(
 
     assert ids(records) == sim.expected_ids(SEARCH)
     assert len(sleeps) == 2
+
+
+def test_a_lost_continuation_reply_says_the_cursor_moved_on(
+    sim: Any, hooks: Callable[..., CentralMonitoringHook]
+) -> None:
+    pages = hooks().scroll(SEARCH)
+    next(pages)
+    # The service moves the cursor on, then the connection drops before its reply arrives:
+    # the retry sends a scroll_id the service no longer knows.
+    sim.set_faults("/v2/logs/scroll=drop,count=1")
+
+    with pytest.raises(ScrollExpiredError) as raised:
+        list(pages)
+
+    message = str(raised.value)
+    assert "the scroll cursor expired or moved on" in message
+    assert "run the export again" in message
+    assert "routes" not in message
+    assert raised.value.http_status == 404
+    assert raised.value.request_id
+
+
+async def test_a_lost_continuation_reply_says_the_cursor_moved_on_in_the_async_hook(
+    sim: Any,
+) -> None:
+    async def no_wait(seconds: float) -> None:
+        pass
+
+    pages = CentralMonitoringAsyncHook(sleep=no_wait).scroll(SEARCH)
+    await anext(pages)
+    sim.set_faults("/v2/logs/scroll=drop,count=1")
+
+    with pytest.raises(ScrollExpiredError, match="the scroll cursor expired or moved on"):
+        async for _ in pages:
+            pass
 
 
 def test_truncated_reply_is_a_protocol_error(

@@ -13,6 +13,8 @@ from airflow_provider_centralmon.exceptions import (
     CentralMonitoringError,
     InvalidParameterError,
     ProtocolError,
+    ScrollExpiredError,
+    ServiceError,
 )
 from airflow_provider_centralmon.hooks.centralmon import PresignedUrlExpiredError
 
@@ -183,6 +185,26 @@ def test_submit_batch_builds_a_body_function_for_each_attempt(
     make_hook().submit_batch(body)
 
     assert [r.json()["attempt"] for r in service.api_requests] == [1, 2]
+
+
+def test_a_404_on_the_first_call_points_to_the_routes_but_not_on_a_continuation(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    gone = Reply.json({"detail": "scroll_id is unknown or expired"}, 404)
+    service.on("/v2/logs/scroll", *scroll_pages(([{"n": 1}], "cursor-secret-1", True)), gone)
+
+    with pytest.raises(ScrollExpiredError) as raised:
+        list(make_hook().scroll(SEARCH))
+    service.on("/v2/logs/scroll", Reply.json({"detail": "Not Found"}, 404))
+    with pytest.raises(InvalidParameterError, match="Check extra `routes`"):
+        list(make_hook().scroll(SEARCH))
+
+    message = str(raised.value)
+    assert "answered 404 after 1 pages: the scroll cursor expired or moved on" in message
+    assert "cursor-secret-1" not in message
+    # A new scroll can succeed where the old cursor cannot: a rerun or the next poll.
+    assert isinstance(raised.value, ServiceError)
+    assert raised.value.retryable
 
 
 def test_scroll_rejects_a_bad_page_limit(make_hook: Callable[..., Any]) -> None:
