@@ -10,7 +10,8 @@ Accepted record times:
 - ISO 8601 strings with ``Z`` or any ``+hh:mm``/``+hhmm`` offset, with or without fractional
   seconds (digits beyond microseconds are cut off). A string without an offset is read as UTC,
   which is how OpenSearch stores dates that carry no zone.
-- Epoch milliseconds as an int, a float or a string of digits (OpenSearch's ``epoch_millis``).
+- Epoch milliseconds as an int, a float or a string of ASCII digits, with an optional
+  fraction (OpenSearch's ``epoch_millis``).
 
 Anything else (missing field, ``null``, booleans, objects, unparsable text, dates outside the
 years 1 to 9999) is "untimed": :func:`parse_record_time` returns ``None`` and the window filter
@@ -20,6 +21,7 @@ applies its policy.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -32,6 +34,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 _MIN_TIME_US = (datetime(1, 1, 2, tzinfo=UTC) - _EPOCH) // _ONE_MICROSECOND
 _MAX_TIME_US = (datetime(9999, 12, 30, tzinfo=UTC) - _EPOCH) // _ONE_MICROSECOND
+
+# ASCII only: str.isdigit() and float() also take other scripts' digits, superscripts (which
+# int() then refuses) and underscores, none of which is an epoch_millis value.
+_EPOCH_MILLIS_DIGITS = re.compile(r"[0-9]+")
+_EPOCH_MILLIS_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 #: Sort position of records without a time: after every timed record.
 UNTIMED_SORT_US = 2**63 - 1
@@ -94,7 +101,7 @@ def parse_record_time(value: object) -> int | None:
 def _parse_time_text(text: str) -> int | None:
     # Digits alone are epoch milliseconds: checked first because fromisoformat would read
     # "20261201" as a basic-format date.
-    if text.isdigit():
+    if _EPOCH_MILLIS_DIGITS.fullmatch(text):
         return _checked(int(text) * 1000)
 
     try:
@@ -112,10 +119,10 @@ def _parse_time_text(text: str) -> int | None:
 
 
 def _epoch_millis_text(text: str) -> int | None:
-    try:
-        return _epoch_millis_float(float(text))
-    except ValueError:
+    number = text.strip()
+    if not _EPOCH_MILLIS_NUMBER.fullmatch(number):
         return None
+    return _epoch_millis_float(float(number))
 
 
 def _epoch_millis_float(value: float) -> int | None:

@@ -313,7 +313,8 @@ def test_timeout_message_names_the_setting(
 
 @pytest.mark.parametrize(
     ("retry_after", "expected_s"),
-    [("7", 7.0), ("100000", 120.0), ("soon", 0.75)],
+    # A superscript passes str.isdigit() but is no number: the backoff applies.
+    [("7", 7.0), ("100000", 120.0), ("soon", 0.75), ("²", 0.75)],
 )
 def test_retry_after_is_honoured_and_capped(
     make_hook: Callable[..., Any],

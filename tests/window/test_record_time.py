@@ -40,7 +40,25 @@ def test_accepted_formats(value: object, expected_us: int) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [None, True, False, "", "not a date", "2026-13-01T00:00:00Z", {"a": 1}, [1], float("nan")],
+    [
+        None,
+        True,
+        False,
+        "",
+        "not a date",
+        "2026-13-01T00:00:00Z",
+        {"a": 1},
+        [1],
+        float("nan"),
+        # Digits of other scripts pass str.isdigit() or float(), but are no epoch millis.
+        "²",
+        "1796119200000²",
+        "\uff11\uff17\uff19\uff16\uff10\uff10\uff10",  # fullwidth digits
+        "١٧٩٦١١٩٢٠٠٠٠٠",
+        "1_796_119_200_000",
+        "NaN",
+        "infinity",
+    ],
 )
 def test_unreadable_times_are_none(value: object) -> None:
     assert parse_record_time(value) is None

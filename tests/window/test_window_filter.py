@@ -56,6 +56,21 @@ def test_untimed_records_are_kept_and_counted_by_default() -> None:
     assert window_filter.counts.kept == 2
 
 
+@pytest.mark.parametrize(("policy", "kept"), [("keep", True), ("drop", False)])
+def test_a_superscript_digit_is_untimed(policy: str, kept: bool) -> None:
+    window_filter = WindowFilter(window=WINDOW, untimed_policy=policy)
+
+    assert admitted(window_filter, [{"@timestamp": "²"}]) == [kept]
+    assert window_filter.counts.untimed == 1
+
+
+def test_a_superscript_digit_fails_as_an_untimed_record() -> None:
+    window_filter = WindowFilter(window=WINDOW, untimed_policy="fail")
+
+    with pytest.raises(RecordTimeError):
+        admitted(window_filter, [{"@timestamp": "²"}])
+
+
 def test_untimed_records_can_be_dropped() -> None:
     window_filter = WindowFilter(window=WINDOW, untimed_policy="drop")
 
