@@ -461,7 +461,7 @@ class WindowFilter:
         which = f"record {record_id!r}" if record_id else "a record"
         raise RecordTimeError(
             f"{which} has no readable time in field {self.timestamp_field!r} (ISO 8601 or "
-            "epoch milliseconds expected): fix timestamp_field, or set untimed_policy to "
+            "epoch milliseconds expected): fix timestamp_field, or set untimed_records to "
             "'keep' or 'drop'",
             field=self.timestamp_field,
             record_id=record_id or None,

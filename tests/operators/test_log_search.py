@@ -313,8 +313,11 @@ def test_untimed_records_fail_the_search_when_asked(sim: SimulatorHandle) -> Non
     task = operator(start=start, end=end, timestamp_field="no_such_field", untimed_records="fail")
     plan = task.plan_search(make_context())
 
-    with task.get_hook() as hook, pytest.raises(RecordTimeError, match="no_such_field"):
+    with task.get_hook() as hook, pytest.raises(RecordTimeError, match="no_such_field") as raised:
         list(task.iter_window_records(hook, plan))
+
+    # The message names the operator's parameter.
+    assert "set untimed_records to 'keep' or 'drop'" in str(raised.value)
 
 
 def test_keep_hit_metadata_keeps_the_whole_hit(sim: SimulatorHandle) -> None:

@@ -90,7 +90,7 @@ def test_untimed_records_can_fail_the_export_as_a_data_error() -> None:
     assert isinstance(caught.value, ProtocolError)
     assert (caught.value.field, caught.value.record_id) == ("event.created", "abc")
     assert "record 'abc' has no readable time in field 'event.created'" in str(caught.value)
-    assert "set untimed_policy to 'keep' or 'drop'" in str(caught.value)
+    assert "set untimed_records to 'keep' or 'drop'" in str(caught.value)
 
 
 def test_record_time_error_survives_pickling() -> None:
