@@ -22,9 +22,8 @@ from airflow_provider_centralmon._log_search import (
     LogSearchMixin,
     SearchPlan,
     SearchStats,
-    WindowRecord,
 )
-from airflow_provider_centralmon._records import UNTIMED_SORT_US
+from airflow_provider_centralmon._records import SortKey, encode_line, sort_key
 from airflow_provider_centralmon._storage_export import (
     STORAGE_TEMPLATE_FIELDS,
     StorageExportMixin,
@@ -42,9 +41,11 @@ class CentralMonitoringLogsOperator(LogSearchMixin, BaseOperator):
 
     Records come unwrapped from their OpenSearch hit (only ``_source``, unless
     ``keep_hit_metadata``), sorted by record time, then ``_id``; records without a readable
-    time come last. XCom lives in Airflow's database, so the number of records is capped:
-    past ``max_records`` the task fails, without fetching further pages, and the message
-    points to :class:`CentralMonitoringLogsToStorageOperator`.
+    time come last. Exact duplicates (same time, ``_id`` and content, as a hit sent on two
+    pages would be) are returned once, as :class:`CentralMonitoringLogsToStorageOperator`
+    writes them once. XCom lives in Airflow's database, so the number of records is capped:
+    past ``max_records`` distinct records the task fails, without fetching further pages, and
+    the message points to :class:`CentralMonitoringLogsToStorageOperator`.
 
     Every parameter of the search and the window is documented on
     :class:`~airflow_provider_centralmon._log_search.LogSearchMixin`: ``application``,
@@ -73,20 +74,26 @@ class CentralMonitoringLogsOperator(LogSearchMixin, BaseOperator):
         """Fetch the window's records and return them."""
         plan = self.plan_search(context)
         stats = SearchStats()
-        records: list[WindowRecord] = []
+        # Keyed like the storage export's sort, whose equal keys are its exact duplicates.
+        records: dict[SortKey, Mapping[str, Any]] = {}
+        duplicates = 0
         with self.get_hook() as hook:
-            # One record more than allowed tells "exactly at the limit" from "past it"; the
-            # scroll stops right there, so no page beyond the one holding it is fetched.
-            found = self.iter_window_records(hook, plan, limit=self.max_records + 1, stats=stats)
+            found = self.iter_window_records(hook, plan, stats=stats)
+            # Failing inside the loop closes the scroll: no page after the one holding the
+            # first record past the limit is fetched.
             with closing(found):
                 for record in found:
+                    key = sort_key(record.time_us, record.record_id, encode_line(record.record))
+                    if key in records:
+                        duplicates += 1
+                        continue
                     if len(records) == self.max_records:
                         raise self._too_many_records(plan, stats)
-                    records.append(record)
+                    records[key] = record.record
 
-        records.sort(key=_order)
         log_search_summary(self, plan, stats)
-        return [record.record for record in records]
+        self.log.info("Returning %s records, %s duplicates dropped", len(records), duplicates)
+        return [records[key] for key in sorted(records)]
 
     def _too_many_records(self, plan: SearchPlan, stats: SearchStats) -> InvalidParameterError:
         return InvalidParameterError(
@@ -188,10 +195,6 @@ def log_search_summary(task: Any, plan: SearchPlan, stats: SearchStats) -> None:
         stats.last_request_id or "-",
         "?" if stats.daily_remaining is None else stats.daily_remaining,
     )
-
-
-def _order(record: WindowRecord) -> tuple[int, str]:
-    return (UNTIMED_SORT_US if record.time_us is None else record.time_us, record.record_id)
 
 
 def _window_text(plan: SearchPlan) -> str:

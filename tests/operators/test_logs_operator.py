@@ -13,6 +13,7 @@ from operator_support import make_context, record_secrets, xcom_arg
 from airflow_provider_centralmon.exceptions import InvalidParameterError
 from airflow_provider_centralmon.operators.logs import CentralMonitoringLogsOperator
 from airflow_provider_centralmon.simulator.handle import SimulatorHandle
+from airflow_provider_centralmon.simulator.scroll import Page
 
 SCROLL = "/v2/logs/scroll"
 
@@ -89,6 +90,44 @@ def test_past_max_records_the_task_fails_without_fetching_further_pages(
     message = str(raised.value)
     assert "more than max_records=250" in message
     assert "CentralMonitoringLogsToStorageOperator" in message
+
+
+def repeat_each_page_end(sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every page after the first start with the last hit of the page before it."""
+    cursors = sim.state.cursors
+    open_cursor, advance = cursors.open, cursors.advance
+    last_hits: list[Any] = []
+
+    def opening(*args: Any, **kwargs: Any) -> Page:
+        page = open_cursor(*args, **kwargs)
+        last_hits[:] = page.hits[-1:]
+        return page
+
+    def advancing(*args: Any, **kwargs: Any) -> Page | None:
+        page = advance(*args, **kwargs)
+        if page is None:
+            return None
+        repeated = Page([*last_hits, *page.hits], page.scroll_id, page.has_more)
+        last_hits[:] = page.hits[-1:]
+        return repeated
+
+    monkeypatch.setattr(cursors, "open", opening)
+    monkeypatch.setattr(cursors, "advance", advancing)
+
+
+def test_a_hit_sent_on_two_pages_is_returned_once(
+    sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch, logs: Callable[[], str]
+) -> None:
+    repeat_each_page_end(sim, monkeypatch)
+    start, end = window(sim, 40)
+    expected = sim.records_between(start, end, "atr")
+
+    records = operator(start=start, end=end, page_size=64).execute(make_context())
+    exactly = operator(start=start, end=end, page_size=64, max_records=len(expected))
+
+    assert records == [hit["_source"] for hit in expected]
+    assert exactly.execute(make_context()) == records
+    assert "duplicates dropped" in logs()
 
 
 def test_templated_fields_are_rendered_from_the_context(sim: SimulatorHandle) -> None:
