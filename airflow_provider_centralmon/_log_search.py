@@ -28,6 +28,7 @@ from airflow_provider_centralmon._window import (
     UntimedPolicy,
     WindowFilter,
     check_window_arguments,
+    checked_clock_skew_margin,
     parse_choice,
     resolve_window,
 )
@@ -183,7 +184,8 @@ class LogSearchMixin:
     :param page_size: records per request (the service's ``size``); default None, the
         service's own default
     :param extra_body: further request fields the service may add later; it cannot replace
-        the fields above. Default none (templated)
+        the fields above, in any letter case, and sets ``app_type`` only when that parameter
+        is None. Default none (templated)
     :param allow_unknown_application: accept an application this provider does not know.
         Default False.
     :param start: first instant of the window (inclusive), a timezone-aware datetime or an
@@ -199,8 +201,8 @@ class LogSearchMixin:
     :param lower_bound_style: how the window's start is sent: ``relative`` (``now-<N>m``,
         default) or ``anchored`` (an absolute instant the service does not document)
     :param clock_skew_margin: how far before ``start`` the request reaches, to cover the
-        difference between this machine's clock and the service's: a timedelta or seconds.
-        Default 5 minutes.
+        difference between this machine's clock and the service's: a timedelta or seconds,
+        at most 1 day. Default 5 minutes.
     :param keep_hit_metadata: keep each record's OpenSearch hit (``_index``, ``_id``,
         ``_source``) instead of only its ``_source``. Default False.
     :param centralmon_conn_id: id of the ``centralmon`` connection. Default
@@ -264,7 +266,7 @@ class LogSearchMixin:
         self.lower_bound_style = parse_choice(
             LowerBoundStyle, lower_bound_style, "lower_bound_style"
         )
-        self.clock_skew_margin = _as_margin(clock_skew_margin)
+        self.clock_skew_margin = checked_clock_skew_margin(clock_skew_margin)
         self.keep_hit_metadata = _as_flag("keep_hit_metadata", keep_hit_metadata)
         self.centralmon_conn_id = checked_conn_id(centralmon_conn_id)
         self.min_daily_remaining = checked_floor(min_daily_remaining)
@@ -500,18 +502,6 @@ def _reject_leftover_templates(query: LogQuery, *window_values: object) -> None:
     for bound in window_values:
         if is_templated(bound):
             raise InvalidParameterError(f"a window bound was not rendered: {bound!r}")
-
-
-def _as_margin(value: timedelta | float) -> timedelta:
-    if isinstance(value, bool) or not isinstance(value, timedelta | int | float):
-        raise InvalidParameterError(
-            "clock_skew_margin must be a timedelta or a number of seconds, "
-            f"not {type(value).__name__}"
-        )
-    margin = value if isinstance(value, timedelta) else timedelta(seconds=value)
-    if margin < timedelta(0):
-        raise InvalidParameterError(f"clock_skew_margin must not be negative, got {margin}")
-    return margin
 
 
 def _as_flag(name: str, value: object) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +25,10 @@ KNOWN_APP_TYPES = frozenset({"ec2", "caas"})
 # The service documents these fields for EventOps only.
 EVENTOPS_ONLY_FIELDS = ("log_group", "tenant", "stage")
 
-# Fields the provider sets itself; ``extra_body`` may not replace them. ``app_type`` is left
-# out on purpose: a value the service adds later can be sent through ``extra_body``.
+# Fields the provider sets itself; ``extra_body`` may not replace them, whatever the case of
+# their letters, since the service may not tell them apart. ``app_type`` is left out on
+# purpose: a value the service adds later can be sent through ``extra_body``, as long as the
+# ``app_type`` parameter is not set too.
 RESERVED_FIELDS = frozenset(
     {"application", "time_range", "scroll_id", "domain", "filters", "size"}
     | set(EVENTOPS_ONLY_FIELDS)
@@ -160,6 +163,11 @@ class LogQuery:
                     f"filter {key!r} must be a string, number or boolean to match exactly, "
                     f"got {type(value).__name__}"
                 )
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InvalidParameterError(
+                    f"filter {key!r} must be a finite number, got {value!r}: JSON has no "
+                    "NaN or infinity to send"
+                )
 
     def _check_page_size(self) -> None:
         if self.page_size is None or is_templated(self.page_size):
@@ -174,9 +182,16 @@ class LogQuery:
             return
         if not isinstance(self.extra_body, Mapping):
             raise InvalidParameterError("extra_body must be a mapping of request fields")
-        clashes = sorted(RESERVED_FIELDS.intersection(self.extra_body))
+        names = [str(name) for name in self.extra_body]
+        clashes = sorted(name for name in names if name.lower() in RESERVED_FIELDS)
         if clashes:
             raise InvalidParameterError(
                 f"extra_body may not set {', '.join(clashes)}: use the operator parameters "
                 "of the same names"
+            )
+        app_types = [name for name in names if name.lower() == "app_type"]
+        if app_types and self.app_type is not None:
+            raise InvalidParameterError(
+                f"extra_body sets {app_types[0]}, and so does the app_type parameter: set it "
+                "in one place (extra_body only for a value other than ec2 or caas)"
             )

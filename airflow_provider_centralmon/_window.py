@@ -50,6 +50,9 @@ from airflow_provider_centralmon.exceptions import (
 )
 
 DEFAULT_CLOCK_SKEW_MARGIN = timedelta(minutes=5)
+# Clock differences and request times are seconds to minutes; a margin of days would only
+# fetch records to trim, and one far larger overflows the datetime arithmetic.
+MAX_CLOCK_SKEW_MARGIN = timedelta(days=1)
 
 _TEMPLATE_MARKERS = ("{{", "{%")
 _ONE_MINUTE = timedelta(minutes=1)
@@ -171,10 +174,11 @@ def check_window_arguments(
 
 
 def _is_deferred(value: object) -> bool:
-    # A Jinja string, or an object resolved at run time such as an XComArg.
+    # A Jinja string, or an object Airflow resolves at run time, such as an XComArg: anything
+    # with a resolve method. Other values are literals, checked now.
     if isinstance(value, str):
         return any(marker in value for marker in _TEMPLATE_MARKERS)
-    return value is not None and not isinstance(value, datetime)
+    return callable(getattr(value, "resolve", None))
 
 
 def _check_form(start: object, end: object, time_range: object) -> None:
@@ -343,6 +347,29 @@ class SendTimeRange:
             "of the window may be missing. Run the task again; if replies are often this "
             "slow, raise clock_skew_margin or use lower_bound_style='anchored'"
         )
+
+
+def checked_clock_skew_margin(value: object) -> timedelta:
+    """Return a clock skew margin given as a timedelta or seconds, or raise InvalidParameterError.
+
+    :param value: the ``clock_skew_margin`` parameter: 0 to :data:`MAX_CLOCK_SKEW_MARGIN`
+    """
+    if isinstance(value, bool) or not isinstance(value, timedelta | int | float):
+        raise InvalidParameterError(
+            "clock_skew_margin must be a timedelta or a number of seconds, "
+            f"not {type(value).__name__}"
+        )
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if seconds < 0:
+        raise InvalidParameterError(f"clock_skew_margin must not be negative, got {value!r}")
+    # Written so that NaN fails too, and a huge int is compared without turning it into a float.
+    if not seconds <= MAX_CLOCK_SKEW_MARGIN.total_seconds():
+        raise InvalidParameterError(
+            f"clock_skew_margin must be at most 1 day, got {value!r}: it covers the difference "
+            "between this clock and the service's plus the time a request takes, usually a "
+            "few minutes (default 5)"
+        )
+    return value if isinstance(value, timedelta) else timedelta(seconds=seconds)
 
 
 def parse_choice(kind: type[_Choice], value: _Choice | str, what: str) -> _Choice:

@@ -88,7 +88,8 @@ class CentralMonitoringQueryOperator(BaseOperator):
             return body
         if not isinstance(extra, Mapping):
             raise InvalidParameterError("extra_body must be a mapping of request fields")
-        clashes = sorted(set(_BODY_FIELDS).intersection(extra))
+        # Whatever the case of its letters: the service may not tell the names apart.
+        clashes = sorted(str(name) for name in extra if str(name).lower() in _BODY_FIELDS)
         if clashes:
             raise InvalidParameterError(
                 f"extra_body may not set {', '.join(clashes)}: use the parameters of the same names"

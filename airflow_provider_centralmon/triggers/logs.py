@@ -30,6 +30,7 @@ from airflow_provider_centralmon._window import (
     SendTimeRange,
     UntimedPolicy,
     WindowFilter,
+    checked_clock_skew_margin,
     parse_choice,
 )
 from airflow_provider_centralmon.exceptions import (
@@ -107,7 +108,7 @@ class CentralMonitoringLogsTrigger(BaseTrigger):
         self.lower_bound_style = parse_choice(
             LowerBoundStyle, lower_bound_style, "lower_bound_style"
         )
-        self.clock_skew_margin = as_seconds(clock_skew_margin, "clock_skew_margin", allow_zero=True)
+        self.clock_skew_margin = checked_clock_skew_margin(clock_skew_margin).total_seconds()
         self.min_daily_remaining = min_daily_remaining
         self.daily_remaining = daily_remaining
         self.max_consecutive_failures = as_positive_count(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import requests
-from operator_support import make_context
+from operator_support import make_context, xcom_arg
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_centralmon._log_search import SearchStats, data_interval_of
@@ -78,6 +78,15 @@ PARSE_TIME_ERRORS = [
     ({"lower_bound_style": "absolute"}, "lower_bound_style 'absolute' is unknown"),
     ({"clock_skew_margin": -1}, "clock_skew_margin must not be negative"),
     ({"clock_skew_margin": "5m"}, "clock_skew_margin must be a timedelta or a number"),
+    ({"clock_skew_margin": float("nan")}, "clock_skew_margin must be at most 1 day"),
+    ({"clock_skew_margin": float("inf")}, "clock_skew_margin must be at most 1 day"),
+    ({"clock_skew_margin": 1e15}, "clock_skew_margin must be at most 1 day"),
+    ({"clock_skew_margin": 10**400}, "clock_skew_margin must be at most 1 day"),
+    ({"clock_skew_margin": timedelta(days=2)}, "clock_skew_margin must be at most 1 day"),
+    ({"time_range": 5}, "time_range must be a non-empty OpenSearch date math string"),
+    ({"filters": {"latency": float("nan")}}, "filter 'latency' must be a finite number"),
+    ({"app_type": "ec2", "extra_body": {"app_type": "caas"}}, "extra_body sets app_type"),
+    ({"extra_body": {"Application": "klewer"}}, "extra_body may not set Application"),
     ({"keep_hit_metadata": 1}, "keep_hit_metadata must be True or False"),
     ({"centralmon_conn_id": ""}, "centralmon_conn_id must be a non-empty connection id"),
     ({"min_daily_remaining": -1}, "min_daily_remaining must be a whole number"),
@@ -95,6 +104,12 @@ def test_a_bad_literal_parameter_fails_when_the_dag_is_parsed(
         operator(**kwargs)
 
     assert message in str(raised.value)
+
+
+def test_a_time_range_from_xcom_is_checked_at_run_time() -> None:
+    upstream = xcom_arg()
+
+    assert operator(time_range=upstream).time_range is upstream
 
 
 def test_window_errors_are_window_errors() -> None:

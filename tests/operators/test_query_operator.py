@@ -40,6 +40,7 @@ def query_calls(sim: SimulatorHandle) -> int:
         ({"time_range": 3600}, "time_range must be a non-empty string"),
         ({"extra_body": ["application"]}, "extra_body must be a mapping"),
         ({"extra_body": {"domain_name": "x"}}, "extra_body may not set domain_name"),
+        ({"extra_body": {"Time_Range": "now-1d"}}, "extra_body may not set Time_Range"),
         ({"centralmon_conn_id": ""}, "centralmon_conn_id must be a non-empty connection id"),
         ({"min_daily_remaining": -2}, "min_daily_remaining must be a whole number"),
     ],

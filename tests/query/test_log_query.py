@@ -54,6 +54,18 @@ def test_eventops_fields_are_accepted_for_eventops() -> None:
         ({"application": "atr", "page_size": 0}, "at least 1"),
         ({"application": "atr", "page_size": True}, "whole number"),
         ({"application": "atr", "extra_body": {"time_range": "now-1d"}}, "may not set time_range"),
+        ({"application": "atr", "filters": {"latency": float("nan")}}, "a finite number"),
+        ({"application": "atr", "filters": {"latency": float("-inf")}}, "a finite number"),
+        ({"application": "atr", "extra_body": {"Application": "x"}}, "may not set Application"),
+        ({"application": "atr", "extra_body": {"TIME_RANGE": "now-1d"}}, "may not set TIME_RANGE"),
+        (
+            {"application": "atr", "app_type": "ec2", "extra_body": {"app_type": "caas"}},
+            "sets app_type, and so does the app_type parameter",
+        ),
+        (
+            {"application": "atr", "app_type": "ec2", "extra_body": {"App_Type": "caas"}},
+            "sets App_Type, and so does the app_type parameter",
+        ),
     ],
 )
 def test_bad_fields_are_refused_with_what_to_change(fields: dict[str, Any], message: str) -> None:

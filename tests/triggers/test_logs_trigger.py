@@ -115,6 +115,8 @@ def test_serialize_gives_json_arguments_that_rebuild_the_trigger(sim: SimulatorH
         ("min_records", 0),
         ("poll_interval", -1),
         ("untimed_records", "maybe"),
+        ("clock_skew_margin", float("inf")),
+        ("clock_skew_margin", 1e15),
     ],
 )
 def test_bad_arguments_are_refused(sim: SimulatorHandle, option: str, value: Any) -> None:
