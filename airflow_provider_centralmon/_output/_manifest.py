@@ -2,22 +2,24 @@
 
 ``_manifest.json`` describes what was exported and nothing about the run that did it, so the
 same window and the same records always give the same bytes (sorted keys, two-space indent,
-UTF-8, final newline):
+UTF-8, final newline). It holds only what the window, the query and the written records
+determine:
 
 - ``schema_version``, ``provider_version``, ``format`` (``jsonl``) and ``compression``;
 - ``window``: ``start`` and ``end`` (ISO 8601 UTC), or the raw ``time_range`` with the
   instant it was requested at;
 - ``query``: the query fields (never credentials);
 - ``record_time``: the time field and the policy for records without a readable time;
-- ``counts``: ``records`` written, ``duplicates_dropped``, and the window filter's
-  ``in_window``, ``before_window``, ``after_window``, ``trimmed`` (before plus after),
-  ``untimed_kept``, ``untimed_dropped``;
+- ``counts``: ``records`` written, of which ``untimed`` have no readable time;
 - ``bytes`` and ``uncompressed_bytes`` of all parts, and ``parts``: name, records, bytes,
   uncompressed bytes and SHA-256 of each;
 - ``run_file``: the name of the file that describes the run (``_run.json``).
 
-Run-specific provenance (request ids, remaining quota, when and by which run) changes on
-every run, so it goes to ``_run.json``, written just before the manifest.
+Everything that depends on when the run happened goes to ``_run.json``, written just before
+the manifest: request ids, remaining quota, pages, and the counts of what the service
+returned besides the written records (records before or after the window, untimed records
+dropped, duplicates). The service's answer reaches from a lower bound computed at request
+time up to its own now, so those counts change from one run of the same window to the next.
 """
 
 from __future__ import annotations
@@ -43,23 +45,19 @@ def build_manifest(
     query: Mapping[str, Any],
     window_filter: WindowFilter | None,
     parts: Sequence[PartInfo],
-    duplicates_dropped: int,
+    untimed_records: int,
     compression: Compression,
 ) -> dict[str, Any]:
-    """Return the manifest of an export as a JSON-ready dict (see the module docstring)."""
+    """Return the manifest of an export as a JSON-ready dict (see the module docstring).
+
+    :param untimed_records: written records without a readable time
+    """
     described_window: dict[str, Any] = window.describe()
     if window.is_raw:
         described_window["requested_at"] = requested_at.isoformat()
 
-    counts: dict[str, Any] = {
-        "records": sum(part.records for part in parts),
-        "duplicates_dropped": duplicates_dropped,
-    }
     record_time: dict[str, Any] | None = None
     if window_filter is not None:
-        filter_counts = window_filter.counts
-        counts.update(filter_counts.as_dict())
-        counts["trimmed"] = filter_counts.trimmed
         record_time = {
             "timestamp_field": window_filter.timestamp_field,
             "untimed_policy": window_filter.untimed_policy.value,
@@ -73,7 +71,7 @@ def build_manifest(
         "window": described_window,
         "query": hashed_query(query),
         "record_time": record_time,
-        "counts": counts,
+        "counts": {"records": sum(part.records for part in parts), "untimed": untimed_records},
         "bytes": sum(part.bytes for part in parts),
         "uncompressed_bytes": sum(part.uncompressed_bytes for part in parts),
         "parts": [part.as_dict() for part in parts],

@@ -55,7 +55,7 @@ from airflow_provider_centralmon._output._progress import (
 )
 from airflow_provider_centralmon._output._sort import ExternalSorter
 from airflow_provider_centralmon._output._store import Store
-from airflow_provider_centralmon._records import encode_line, sort_key
+from airflow_provider_centralmon._records import UNTIMED_SORT_US, encode_line, sort_key
 from airflow_provider_centralmon._window import ExportWindow, WindowFilter, parse_choice
 from airflow_provider_centralmon.exceptions import InvalidParameterError
 
@@ -197,8 +197,8 @@ class ExportWriter:
         Returns ``{"path", "manifest", "run"}``: the export directory, the manifest, and the
         run provenance written to ``_run.json`` (``run_info`` plus the writer's counters).
 
-        :param window_filter: the filter the records went through; its settings and counts
-            go into the manifest
+        :param window_filter: the filter the records went through; its settings go into the
+            manifest, its counts into ``_run.json``
         :param run_info: run-specific provenance (request ids, remaining quota, run id,
             export time), JSON data without secrets
         """
@@ -208,17 +208,17 @@ class ExportWriter:
         self._staging = staging
         try:
             self._remove_stale_staging()
-            parts = self._write_parts(staging)
+            parts, untimed = self._write_parts(staging)
             manifest = build_manifest(
                 window=self.window,
                 requested_at=self.requested_at,
                 query=self.query,
                 window_filter=window_filter,
                 parts=parts,
-                duplicates_dropped=self._sorter.duplicates,
+                untimed_records=untimed,
                 compression=self.compression,
             )
-            run = self._run_document(run_info)
+            run = self._run_document(run_info, window_filter)
             self._publish_staged(staging, parts, manifest, run)
         except BaseException:
             self._remove_staging()
@@ -254,7 +254,8 @@ class ExportWriter:
                 log.info("Removing %s left by an unfinished export in %s", name, self.directory)
                 self._store.remove(name)
 
-    def _write_parts(self, staging: Store) -> list[PartInfo]:
+    def _write_parts(self, staging: Store) -> tuple[list[PartInfo], int]:
+        """Write the sorted records as parts; return them and the count of untimed records."""
         staging.make()
         max_part_bytes, max_part_records = self._part_limits
         parts = PartWriter(
@@ -266,9 +267,12 @@ class ExportWriter:
         progress = self._progress
         progress.phase = ExportPhase.WRITING
         progress.report()
+        untimed = 0
         try:
-            for _time_us, _record_id, line in self._sorter.sorted_unique():
+            for sort_time, _record_id, line in self._sorter.sorted_unique():
                 parts.write(line)
+                if sort_time == UNTIMED_SORT_US:
+                    untimed += 1
                 progress.records_written += 1
                 progress.parts_written = len(parts.parts)
                 progress.tick()
@@ -277,7 +281,7 @@ class ExportWriter:
             parts.discard()
             raise
         progress.parts_written = len(written)
-        return written
+        return written, untimed
 
     def _publish_staged(
         self,
@@ -304,7 +308,9 @@ class ExportWriter:
         self._store.write_bytes(RUN_NAME, encode_json_document(run))
         self._store.write_bytes(MANIFEST_NAME, encode_json_document(manifest))
 
-    def _run_document(self, run_info: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _run_document(
+        self, run_info: Mapping[str, Any] | None, window_filter: WindowFilter | None
+    ) -> dict[str, Any]:
         snapshot = self._progress.snapshot()
         run = dict(run_info or {})
         run["export"] = {
@@ -312,9 +318,15 @@ class ExportWriter:
             "pages": snapshot.pages,
             "records_received": snapshot.records,
             "bytes_received": snapshot.bytes,
+            "duplicates_dropped": self._sorter.duplicates,
             "sort_runs_spilled": self._sorter.spilled_runs,
             "elapsed_s": round(snapshot.elapsed_s, 3),
         }
+        if window_filter is not None:
+            # What the service returned outside the window depends on when it was asked,
+            # so these counts belong to the run, not to the manifest.
+            counts = window_filter.counts
+            run["export"]["window_filter"] = {**counts.as_dict(), "trimmed": counts.trimmed}
         return run
 
     def _remove_staging(self) -> None:

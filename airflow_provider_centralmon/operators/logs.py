@@ -115,11 +115,13 @@ class CentralMonitoringLogsToStorageOperator(LogSearchMixin, StorageExportMixin,
     written to a staging directory, then moved in place; ``_run.json`` and, last,
     ``_manifest.json`` complete the export. An export without ``_manifest.json`` is
     unfinished. Running the same window again replaces the export, and gives byte-identical
-    parts and manifest when the service returns the same records; run-specific facts (request
-    ids, remaining quota, run id, export time) go to ``_run.json`` for that reason.
+    parts and manifest when the service returns the same records in the window; facts that
+    depend on when the run happened (records returned outside the window, duplicates, pages,
+    request ids, remaining quota, run id, export time) go to ``_run.json`` for that reason.
 
     The task's XCom value is the manifest plus ``path`` (the export directory) and ``run``
-    (the content of ``_run.json``); records are never part of it.
+    (the content of ``_run.json``, with the window filter's counts under
+    ``run["export"]["window_filter"]``); records are never part of it.
 
     Every parameter of the search and the window is documented on
     :class:`~airflow_provider_centralmon._log_search.LogSearchMixin`; the storage parameters

@@ -117,9 +117,47 @@ def test_exports_the_window_from_several_files_in_parallel(
     assert sim.counters()["batch_submissions"] == 1
     assert result["run"]["batch"]["files"] == file_count(sim)
     assert result["run"]["batch"]["records_downloaded"] > len(expected)
-    assert result["counts"]["trimmed"] == result["run"]["batch"]["records_downloaded"] - len(
-        expected
+    trimmed = result["run"]["export"]["window_filter"]["trimmed"]
+    assert trimmed == result["run"]["batch"]["records_downloaded"] - len(expected)
+
+
+def test_a_later_rerun_that_receives_more_records_outside_the_window_changes_only_run_json(
+    centralmon_simulator_factory: Callable[..., SimulatorHandle],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    # Records keep arriving after the window's end, as on the live service: about 70 in the
+    # 35 s between the runs.
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    sim = centralmon_simulator_factory(
+        applications=("atr",),
+        clock=ManualClock(start=now),
+        dataset_end=now + timedelta(hours=1),
+        records_per_minute=120,
     )
+    attach(sim, monkeypatch)
+    start, end = past_window(sim, 40, gap=20)
+    options = {"start": start, "end": end, "output_path": f"file://{tmp_path}/out"}
+
+    def export() -> tuple[dict[str, Any], dict[str, bytes]]:
+        result = CentralMonitoringBatchExportOperator(
+            task_id="export", application="atr", poll_interval=0.01, deferrable=False, **options
+        ).execute(make_context())
+        directory = export_directory(result)
+        return result, {path.name: path.read_bytes() for path in directory.iterdir()}
+
+    first, first_files = export()
+    # 35 s: not a whole minute, so the relative lower bound reaches back by another amount.
+    sim.clock.advance(35)
+    second, second_files = export()
+
+    assert first_files.keys() == second_files.keys()
+    for name, content in first_files.items():
+        assert (second_files[name] == content) is (name != "_run.json"), name
+    assert first["run"]["batch"]["time_range"] != second["run"]["batch"]["time_range"]
+    runs = [result["run"]["export"]["window_filter"] for result in (first, second)]
+    assert 0 < runs[0]["after_window"] < runs[1]["after_window"]
+    assert list(iter_exported(second)) == truth(sim, start, end)
 
 
 class BusySubmission(HTTPAdapter):

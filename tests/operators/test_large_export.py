@@ -90,7 +90,7 @@ def test_the_export_is_exactly_the_window_and_a_rerun_is_byte_identical(
     expected = expected_lines(sim, start, end)
     assert len(expected) >= 200_000
     assert first["counts"]["records"] == len(expected)
-    assert first["counts"]["after_window"] > 0
+    assert first["run"]["export"]["window_filter"]["after_window"] > 0
     assert list(read_lines(directory, first)) == expected
     assert [part["records"] for part in first["parts"]][:-1] == [MAX_PART_RECORDS] * (
         len(first["parts"]) - 1

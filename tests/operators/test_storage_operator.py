@@ -8,13 +8,14 @@ import importlib.util
 import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 from operator_support import (
+    attach,
     export_dir,
     make_context,
     read_records,
@@ -27,6 +28,7 @@ from airflow_provider_centralmon._output import ExportPhase, ExportWriter, Progr
 from airflow_provider_centralmon._storage_export import asset_uri
 from airflow_provider_centralmon.exceptions import CentralMonitoringError, InvalidParameterError
 from airflow_provider_centralmon.operators.logs import CentralMonitoringLogsToStorageOperator
+from airflow_provider_centralmon.simulator.clock import ManualClock
 from airflow_provider_centralmon.simulator.handle import SimulatorHandle
 
 try:
@@ -234,6 +236,40 @@ def test_same_window_gives_byte_identical_parts_and_manifest_and_replaces_the_ou
     )
     assert len(fewer_parts["parts"]) < len(first["parts"])
     assert read_records(directory, fewer_parts) == sources(sim, start, end)
+
+
+def test_a_later_rerun_that_receives_more_records_outside_the_window_changes_only_run_json(
+    centralmon_simulator_factory: Callable[..., SimulatorHandle],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # Records keep arriving after the window's end, as on the live service: about 70 in the
+    # 35 s between the runs.
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    sim = centralmon_simulator_factory(
+        applications=("atr",),
+        clock=ManualClock(start=now),
+        dataset_end=now + timedelta(hours=1),
+        records_per_minute=120,
+    )
+    attach(sim, monkeypatch)
+    end = now - timedelta(minutes=20)
+    start = end - timedelta(hours=1)
+    first = storage_operator(tmp_path, start=start, end=end).execute(make_context())
+    first_files = read_tree(tmp_path)
+
+    # 35 s: not a whole minute, so the relative lower bound reaches back by another amount.
+    sim.clock.advance(35)
+    second = storage_operator(tmp_path, start=start, end=end).execute(make_context())
+    second_files = read_tree(tmp_path)
+
+    assert first_files.keys() == second_files.keys()
+    for name, content in first_files.items():
+        assert (second_files[name] == content) is (not name.endswith("_run.json")), name
+    assert first["run"]["search"]["time_range"] != second["run"]["search"]["time_range"]
+    runs = [result["run"]["export"]["window_filter"] for result in (first, second)]
+    assert 0 < runs[0]["after_window"] < runs[1]["after_window"]
+    assert read_records(export_dir(second), second) == sources(sim, start, end)
 
 
 def test_exact_layout_writes_to_the_rendered_path_uncompressed(

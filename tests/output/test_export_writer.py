@@ -65,7 +65,7 @@ def test_records_are_sorted_by_time_then_id_and_keep_their_key_order(tmp_path: P
         {"_id": "d", "_source": {"z": 4}},
     ]
 
-    export(hits, tmp_path)
+    result = export(hits, tmp_path)
 
     assert part_lines(export_dir(tmp_path)) == [
         b'{"@timestamp":"2026-12-01T10:29:59.999999Z","z":3}\n',
@@ -73,6 +73,7 @@ def test_records_are_sorted_by_time_then_id_and_keep_their_key_order(tmp_path: P
         b'{"z":1,"@timestamp":"2026-12-01T10:30:00Z"}\n',
         b'{"z":4}\n',
     ]
+    assert result["manifest"]["counts"] == {"records": 4, "untimed": 1}
 
 
 def test_many_small_parts_hold_every_record_once(tmp_path: Path) -> None:
@@ -81,8 +82,8 @@ def test_many_small_parts_hold_every_record_once(tmp_path: Path) -> None:
     result = export(hits, tmp_path, max_part_records=7, sort_buffer_records=50)
 
     manifest = result["manifest"]
-    in_window = manifest["counts"]["in_window"]
-    assert manifest["counts"]["records"] == in_window
+    in_window = result["run"]["export"]["window_filter"]["in_window"]
+    assert manifest["counts"] == {"records": in_window, "untimed": 0}
     assert len(manifest["parts"]) == -(-in_window // 7)
     assert [part["records"] for part in manifest["parts"][:-1]] == [7] * (in_window // 7)
     lines = part_lines(export_dir(tmp_path))
@@ -134,11 +135,12 @@ def test_exact_duplicates_are_dropped_and_counted(tmp_path: Path) -> None:
 
     result = export([*hits, *twins, *hits[::-1]], tmp_path, sort_buffer_records=40)
 
-    counts = result["manifest"]["counts"]
-    originals_in_window = (counts["in_window"] - len(twins)) // 2
-    assert counts["duplicates_dropped"] == originals_in_window
-    assert counts["records"] == originals_in_window + len(twins)
-    assert len(part_lines(export_dir(tmp_path))) == counts["records"]
+    received = result["run"]["export"]
+    originals_in_window = (received["window_filter"]["in_window"] - len(twins)) // 2
+    assert received["duplicates_dropped"] == originals_in_window
+    records = result["manifest"]["counts"]["records"]
+    assert records == originals_in_window + len(twins)
+    assert len(part_lines(export_dir(tmp_path))) == records
 
 
 def test_rerun_replaces_the_output_and_removes_extra_parts(tmp_path: Path) -> None:
@@ -171,7 +173,7 @@ def test_run_file_holds_run_provenance_and_publish_returns_it(tmp_path: Path) ->
     run = json.loads((export_dir(tmp_path) / "_run.json").read_bytes())
     assert run == result["run"]
     assert (run["request_ids"], run["run_id"]) == (["r-1"], "m1")
-    assert run["export"]["records_received"] == result["manifest"]["counts"]["in_window"]
+    assert run["export"]["records_received"] == run["export"]["window_filter"]["in_window"]
     assert result["path"] == f"file://{export_dir(tmp_path)}"
 
 
