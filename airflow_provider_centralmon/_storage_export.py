@@ -8,7 +8,8 @@ storage::
 
 It owns the storage parameters (checked when the DAG is parsed), declares the output as an
 Airflow Asset outlet, describes it to OpenLineage when that provider is installed, and offers
-the two steps around the fetch: :meth:`~StorageExportMixin.open_export_writer` before it and
+the steps of a run: :meth:`~StorageExportMixin.check_export_target` before the first API call,
+:meth:`~StorageExportMixin.open_export_writer` before the fetch and
 :meth:`~StorageExportMixin.publish_export` after it. How the records are fetched (a scroll, a
 batch export) is the operator's business.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -46,6 +48,10 @@ if TYPE_CHECKING:
 
 DEFAULT_PROGRESS_INTERVAL_S = 30.0
 
+# Schemes of the local file system, whose URLs must name no host and an absolute path.
+_LOCAL_SCHEMES = frozenset({"file", "local"})
+_EXAMPLE_PATHS = "'file:///data/logs', '/data/logs' or 's3://aws_default@bucket/logs'"
+
 #: Parameters of the mixin that Jinja renders.
 STORAGE_TEMPLATE_FIELDS: tuple[str, ...] = ("output_path",)
 
@@ -60,8 +66,9 @@ class StorageExportMixin:
     parsed; a templated ``output_path`` is checked again once rendered.
 
     :param output_path: base path of the export, an ``ObjectStoragePath`` or its URL:
-        ``file:///data/logs``, ``s3://<conn_id>@bucket/prefix``, ``gs://bucket/prefix``
-        (templated)
+        ``file:///data/logs`` (or the absolute path ``/data/logs``),
+        ``s3://<conn_id>@bucket/prefix``, ``gs://bucket/prefix``; no query, no fragment, no
+        ``..`` segment (templated)
     :param layout: ``partitioned`` (default): the export goes to
         ``<output_path>/<application>/<start>_<end>/<query hash>/``, derived from the query
         and the window; ``exact``: straight into ``output_path``, which the caller keeps
@@ -115,7 +122,7 @@ class StorageExportMixin:
 
         The asset URI is the path's URL without the connection id (``s3://conn@bucket/p``
         becomes ``s3://bucket/p``), since the connection is how the data is reached, not
-        what it is. A plain local path becomes a ``file://`` URL.
+        what it is. An absolute local path becomes a ``file://`` URL.
         """
         return _asset_of(self.output_path)
 
@@ -141,11 +148,21 @@ class StorageExportMixin:
     # -- the steps of a run ------------------------------------------------------------------
 
     def rendered_output_path(self) -> ObjectStoragePath:
-        """Return the rendered ``output_path`` as an ``ObjectStoragePath``, checked again."""
+        """Return the rendered ``output_path`` as an ``ObjectStoragePath``, checked again.
+
+        Its filesystem is looked up too, so that a scheme Airflow has no filesystem for
+        fails here, as an :class:`InvalidParameterError`.
+        """
         checked = _checked_output_path(self.output_path, rendered=True)
-        if isinstance(checked, ObjectStoragePath):
-            return checked
-        return ObjectStoragePath(checked)
+        return _with_filesystem(checked)
+
+    def check_export_target(self) -> None:
+        """Check that the export can be written; call it before the first API call.
+
+        A mistake in the storage parameters then fails the task before any quota is spent,
+        not after the whole window was fetched. Raises :class:`InvalidParameterError`.
+        """
+        self.rendered_output_path()
 
     def open_export_writer(
         self,
@@ -286,6 +303,7 @@ def _with_asset(outlets: Any, asset: Asset | None) -> Any:
 
 def _checked_output_path(value: object, *, rendered: bool) -> ObjectStoragePath | str:
     if isinstance(value, ObjectStoragePath):
+        _check_location(str(value))
         return value
     if not isinstance(value, str) or not value.strip():
         raise InvalidParameterError(
@@ -295,12 +313,68 @@ def _checked_output_path(value: object, *, rendered: bool) -> ObjectStoragePath 
     if is_templated(value):
         if rendered:
             raise InvalidParameterError(f"output_path still holds a template: {value!r}")
+        _check_template_start(value)
         return value
-    if urlsplit(value).query:
+    _check_location(value)
+    return value
+
+
+def _check_location(text: str) -> None:
+    """Refuse an output path whose meaning depends on the worker or the Airflow version."""
+    if "?" in text:
         raise InvalidParameterError(
             "output_path must not carry a query string; pass storage options through the connection"
         )
-    return value
+    if "#" in text:
+        # The file system would keep it in the directory name, the asset URI would drop it.
+        raise InvalidParameterError(f"output_path must not carry a fragment ('#'): {text!r}")
+
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if not scheme and not text.startswith("/"):
+        # Airflow 3 resolves a relative path against the worker's working directory,
+        # Airflow 2.11 against the root; neither matches the declared asset.
+        raise InvalidParameterError(
+            f"output_path needs a scheme, or an absolute local path: {text!r}; write for "
+            f"example {_EXAMPLE_PATHS}"
+        )
+    if scheme in _LOCAL_SCHEMES and (parts.netloc or not parts.path.startswith("/")):
+        # 'file://data/logs' would be taken as the relative path 'data/logs'.
+        absolute = "file:///" + "/".join(filter(None, (parts.netloc, parts.path.lstrip("/"))))
+        raise InvalidParameterError(
+            f"output_path {text!r}: a local file URL names no host and needs an absolute path "
+            f"after three slashes, such as {absolute!r}"
+        )
+    if ".." in parts.path.split("/"):
+        raise InvalidParameterError(f"output_path must not hold '..' segments: {text!r}")
+
+
+def _check_template_start(value: str) -> None:
+    # A scheme ends before the first '/': literal text up to there without a ':' cannot
+    # render into a URL or an absolute path, whatever the expressions give.
+    literal = re.split(r"\{[{%]", value, maxsplit=1)[0]
+    head, slash, _ = literal.partition("/")
+    if slash and head and ":" not in head:
+        raise InvalidParameterError(
+            f"output_path needs a scheme, or an absolute local path: {value!r}; write for "
+            f"example {_EXAMPLE_PATHS}"
+        )
+
+
+def _with_filesystem(value: ObjectStoragePath | str) -> ObjectStoragePath:
+    scheme = urlsplit(str(value)).scheme or "file"
+    try:
+        path = value if isinstance(value, ObjectStoragePath) else ObjectStoragePath(value)
+        # Airflow looks the file system up lazily, on first use: reading the attribute is
+        # the check (hence noqa B018, "useless expression").
+        path.fs  # noqa: B018
+    except (ValueError, ImportError) as error:
+        raise InvalidParameterError(
+            f"output_path {str(value)!r}: Airflow has no filesystem for the scheme {scheme!r} "
+            f"({error}); install the provider that brings it, for example the 's3' extra "
+            "for s3://"
+        ) from error
+    return path
 
 
 def _positive_or_none(name: str, value: object) -> int | None:

@@ -674,6 +674,25 @@ def test_parameters_are_checked_when_the_dag_is_parsed(
         )
 
 
+def test_a_relative_output_path_fails_when_the_dag_is_parsed() -> None:
+    with pytest.raises(InvalidParameterError, match="needs a scheme"):
+        CentralMonitoringBatchExportOperator(
+            task_id="export", application="atr", output_path="exports/atr"
+        )
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_a_scheme_without_a_filesystem_fails_before_the_submission(
+    sim: SimulatorHandle, make_task: Callable[..., Any], durable: bool
+) -> None:
+    task = make_task(output_path="nosuchfs://bucket/logs", durable=durable)
+
+    with pytest.raises(InvalidParameterError, match="no filesystem for the scheme 'nosuchfs'"):
+        task.execute(make_context())
+
+    assert sim.counters()["batch_submissions"] == 0
+
+
 def test_no_secret_reaches_xcom_the_output_the_logs_or_errors(
     sim: SimulatorHandle,
     make_task: Callable[..., Any],

@@ -65,6 +65,14 @@ STORAGE_ERRORS = [
     ({"output_path": ""}, "output_path must be an ObjectStoragePath or a URL"),
     ({"output_path": 42}, "output_path must be an ObjectStoragePath or a URL"),
     ({"output_path": "s3://conn@bucket/logs?acl=x"}, "must not carry a query string"),
+    ({"output_path": "file:///tmp/out?"}, "must not carry a query string"),
+    ({"output_path": "rel-out"}, "needs a scheme"),
+    ({"output_path": "data/logs/{{ ds }}"}, "needs a scheme"),
+    ({"output_path": "file:///tmp/out#frag"}, "must not carry a fragment"),
+    ({"output_path": "/tmp/out#"}, "must not carry a fragment"),
+    ({"output_path": "file://data/logs"}, "'file:///data/logs'"),
+    ({"output_path": "file:data/logs"}, "absolute path"),
+    ({"output_path": "file:///tmp/a/../b"}, "'..'"),
     ({"layout": "flat"}, "layout 'flat' is unknown"),
     ({"compression": "zstd"}, "compression 'zstd' is unknown"),
     ({"max_part_bytes": 0}, "max_part_bytes must be a positive whole number or None"),
@@ -314,6 +322,40 @@ def test_an_unrendered_output_path_fails_before_any_call(sim: SimulatorHandle) -
     task = storage_operator("file:///tmp/{{ params.missing }}", start=start, end=end)
 
     with pytest.raises(InvalidParameterError, match="output_path still holds a template"):
+        task.execute(make_context())
+
+    assert sim.counters()["routes"].get(SCROLL, {}).get("calls", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("rendered", "message"), [("rel-out", "needs a scheme"), ("/tmp/x#y", "fragment")]
+)
+def test_an_output_path_rendered_without_a_scheme_fails_before_any_call(
+    sim: SimulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    rendered: str,
+    message: str,
+) -> None:
+    # Were the path accepted, Airflow 3 would write under the working directory.
+    monkeypatch.chdir(tmp_path)
+    start, end = window(sim, minutes=10)
+    task = storage_operator("{{ params.out }}", start=start, end=end)
+    context = make_context(params={"out": rendered})
+    task.render_template_fields(context)
+
+    with pytest.raises(InvalidParameterError, match=message):
+        task.execute(context)
+
+    assert sim.counters()["routes"].get(SCROLL, {}).get("calls", 0) == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_scheme_without_a_filesystem_fails_before_any_call(sim: SimulatorHandle) -> None:
+    start, end = window(sim, minutes=10)
+    task = storage_operator("nosuchfs://bucket/logs", start=start, end=end)
+
+    with pytest.raises(InvalidParameterError, match="no filesystem for the scheme 'nosuchfs'"):
         task.execute(make_context())
 
     assert sim.counters()["routes"].get(SCROLL, {}).get("calls", 0) == 0
