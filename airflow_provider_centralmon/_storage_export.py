@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import re
+import tempfile
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -77,8 +79,8 @@ class StorageExportMixin:
     :param max_part_bytes: uncompressed bytes per part at most, or None for no limit.
         Default 256 MiB.
     :param max_part_records: records per part at most, or None (default) for no limit
-    :param spill_dir: local directory for the temporary sorted runs of the export; default:
-        the system's temporary directory
+    :param spill_dir: existing local directory for the temporary sorted runs of the export,
+        checked when the task starts; default: the system's temporary directory
     :param progress_interval: seconds between two progress lines in the task log. Default 30.
     """
 
@@ -163,6 +165,8 @@ class StorageExportMixin:
         not after the whole window was fetched. Raises :class:`InvalidParameterError`.
         """
         self.rendered_output_path()
+        if self.spill_dir is not None:
+            _check_writable_directory(self.spill_dir)
 
     def open_export_writer(
         self,
@@ -391,6 +395,19 @@ def _checked_spill_dir(value: object) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise InvalidParameterError("spill_dir must be a local directory path or None")
     return value
+
+
+def _check_writable_directory(spill_dir: str) -> None:
+    # Sorted runs spill only past tens of thousands of records, once most of the window was
+    # fetched and its quota spent: a directory that cannot take them must fail first.
+    try:
+        probe = tempfile.mkdtemp(prefix="centralmon-sort-check-", dir=spill_dir)
+        os.rmdir(probe)
+    except OSError as error:
+        raise InvalidParameterError(
+            f"spill_dir {spill_dir!r} must be an existing directory this worker can write to "
+            f"({error.strerror or error})"
+        ) from error
 
 
 def _checked_interval(value: object) -> float:

@@ -693,6 +693,17 @@ def test_a_scheme_without_a_filesystem_fails_before_the_submission(
     assert sim.counters()["batch_submissions"] == 0
 
 
+def test_a_missing_spill_dir_fails_before_the_submission(
+    sim: SimulatorHandle, make_task: Callable[..., Any], tmp_path: Any
+) -> None:
+    task = make_task(spill_dir=f"{tmp_path}/missing")
+
+    with pytest.raises(InvalidParameterError, match="spill_dir"):
+        task.execute(make_context())
+
+    assert sim.counters()["batch_submissions"] == 0
+
+
 def test_no_secret_reaches_xcom_the_output_the_logs_or_errors(
     sim: SimulatorHandle,
     make_task: Callable[..., Any],

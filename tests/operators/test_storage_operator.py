@@ -361,6 +361,35 @@ def test_a_scheme_without_a_filesystem_fails_before_any_call(sim: SimulatorHandl
     assert sim.counters()["routes"].get(SCROLL, {}).get("calls", 0) == 0
 
 
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_a_spill_dir_that_is_no_directory_fails_before_any_call(
+    sim: SimulatorHandle, tmp_path: Path, kind: str
+) -> None:
+    spill_dir = tmp_path / kind
+    if kind == "file":
+        spill_dir.write_text("not a directory")
+    start, end = window(sim, minutes=10)
+    task = storage_operator(tmp_path / "out", start=start, end=end, spill_dir=str(spill_dir))
+
+    with pytest.raises(InvalidParameterError, match=f"spill_dir '{spill_dir}'"):
+        task.execute(make_context())
+
+    assert sim.counters()["routes"].get(SCROLL, {}).get("calls", 0) == 0
+
+
+def test_a_given_spill_dir_is_checked_and_left_empty(sim: SimulatorHandle, tmp_path: Path) -> None:
+    spill_dir = tmp_path / "spill"
+    spill_dir.mkdir()
+    start, end = window(sim, minutes=10)
+
+    result = storage_operator(
+        tmp_path / "out", start=start, end=end, spill_dir=str(spill_dir)
+    ).execute(make_context())
+
+    assert result["counts"]["records"] > 0
+    assert list(spill_dir.iterdir()) == []
+
+
 def test_progress_is_logged_at_a_steady_pace(
     sim: SimulatorHandle, tmp_path: Path, logs: Callable[[], str]
 ) -> None:
