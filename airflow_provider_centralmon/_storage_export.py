@@ -28,7 +28,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -40,6 +40,8 @@ from airflow_provider_centralmon._output import (
     ExportWriter,
     OutputLayout,
     ProgressSnapshot,
+    export_directory,
+    file_in_the_way,
 )
 from airflow_provider_centralmon._query import is_templated
 from airflow_provider_centralmon._window import parse_choice
@@ -158,13 +160,30 @@ class StorageExportMixin:
         checked = _checked_output_path(self.output_path, rendered=True)
         return _with_filesystem(checked)
 
-    def check_export_target(self) -> None:
+    def check_export_target(self, plan: SearchPlan) -> None:
         """Check that the export can be written; call it before the first API call.
 
         A mistake in the storage parameters then fails the task before any quota is spent,
-        not after the whole window was fetched. Raises :class:`InvalidParameterError`.
+        not after the whole window was fetched: a scheme without a filesystem, a file where
+        the export's directory (or a parent of it, up to ``output_path``) must go, a
+        ``spill_dir`` this worker cannot write to. Raises :class:`InvalidParameterError`.
+
+        :param plan: the run's search plan, from ``LogSearchMixin.plan_search``
         """
-        self.rendered_output_path()
+        base = self.rendered_output_path()
+        directory = export_directory(
+            base,
+            layout=self.layout,
+            window=plan.window,
+            query=plan.export_fields(),
+            requested_at=datetime.now(UTC),
+        )
+        blocking = file_in_the_way(directory, base)
+        if blocking is not None:
+            raise InvalidParameterError(
+                f"output_path {str(base)!r}: {blocking!r} exists and is not a directory, "
+                f"where the export (layout {self.layout.value!r}) needs one"
+            )
         if self.spill_dir is not None:
             _check_writable_directory(self.spill_dir)
 

@@ -19,6 +19,7 @@ from airflow_provider_centralmon._output._progress import (
     ProgressCallback,
     ProgressSnapshot,
 )
+from airflow_provider_centralmon._output._store import file_in_the_way
 from airflow_provider_centralmon._output._writer import (
     DEFAULT_MAX_PART_BYTES,
     DEFAULT_SORT_BUFFER_BYTES,
@@ -39,5 +40,6 @@ __all__ = [
     "ProgressCallback",
     "ProgressSnapshot",
     "export_directory",
+    "file_in_the_way",
     "query_hash",
 ]

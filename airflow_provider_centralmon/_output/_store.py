@@ -9,6 +9,7 @@ the files an earlier run left behind.
 from __future__ import annotations
 
 import contextlib
+import posixpath
 import uuid
 import warnings
 from typing import Any, BinaryIO, cast
@@ -27,6 +28,31 @@ def join_path(base: ObjectStoragePath, *names: str) -> ObjectStoragePath:
             "ignore", message="in a future version of UPath", category=PendingDeprecationWarning
         )
         return base.joinpath(*names)
+
+
+def file_in_the_way(directory: ObjectStoragePath, base: ObjectStoragePath) -> str | None:
+    """Return an existing non-directory at ``directory`` or a parent of it up to ``base``.
+
+    Returns None when the directory can be created: the walk up from ``directory`` ends at
+    the first existing directory, or after ``base``, which contains ``directory``.
+
+    :param directory: the directory an export is to be written to
+    :param base: the export's ``output_path``
+    """
+    fs: Any = directory.fs
+    path = str(directory.path).rstrip("/")
+    stop = str(base.path).rstrip("/")
+    while path.startswith(stop):
+        fs.invalidate_cache(path)
+        if fs.isdir(path):
+            return None
+        if fs.exists(path):
+            return path
+        parent = posixpath.dirname(path)
+        if path == stop or parent == path:
+            return None
+        path = parent
+    return None
 
 
 class Store:

@@ -155,8 +155,8 @@ class CentralMonitoringBatchExportOperator(
 
     def execute(self, context: Context) -> Any:
         """Submit the export (or reconnect to an earlier try's), wait, download, publish."""
-        self._prepare(context)
-        self.check_export_target()
+        plan, _ = self._prepare(context)
+        self.check_export_target(plan)
         if AIRFLOW_V_3_3_PLUS and context.get("task_state_store") is not None:
             return self.execute_resumable(context)
         return self._execute_with_marker(context)

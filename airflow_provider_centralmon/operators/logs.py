@@ -138,7 +138,7 @@ class CentralMonitoringLogsToStorageOperator(LogSearchMixin, StorageExportMixin,
     def execute(self, context: Context) -> dict[str, Any]:
         """Fetch the window's records, write them, publish the export; return its manifest."""
         plan = self.plan_search(context)
-        self.check_export_target()
+        self.check_export_target(plan)
         stats = SearchStats()
         writer = self.open_export_writer(plan, requested_at=self.now())
         with self.get_hook() as hook, writer:

@@ -704,6 +704,18 @@ def test_a_missing_spill_dir_fails_before_the_submission(
     assert sim.counters()["batch_submissions"] == 0
 
 
+def test_an_output_path_that_is_a_file_fails_before_the_submission(
+    sim: SimulatorHandle, make_task: Callable[..., Any], tmp_path: Any
+) -> None:
+    (tmp_path / "out").write_text("precious")
+
+    with pytest.raises(InvalidParameterError, match="exists and is not a directory"):
+        make_task(layout="exact").execute(make_context())
+
+    assert sim.counters()["batch_submissions"] == 0
+    assert (tmp_path / "out").read_text() == "precious"
+
+
 def test_no_secret_reaches_xcom_the_output_the_logs_or_errors(
     sim: SimulatorHandle,
     make_task: Callable[..., Any],

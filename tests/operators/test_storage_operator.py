@@ -390,6 +390,28 @@ def test_a_given_spill_dir_is_checked_and_left_empty(sim: SimulatorHandle, tmp_p
     assert list(spill_dir.iterdir()) == []
 
 
+@pytest.mark.parametrize(("layout", "blocked"), [("exact", ""), ("partitioned", "atr")])
+def test_a_file_where_the_export_directory_goes_fails_before_any_call(
+    sim: SimulatorHandle, tmp_path: Path, layout: str, blocked: str
+) -> None:
+    output = tmp_path / "out"
+    output.mkdir()
+    in_the_way = output / blocked if blocked else output
+    if blocked:
+        in_the_way.write_text("precious")
+    else:
+        output.rmdir()
+        output.write_text("precious")
+    start, end = window(sim, minutes=10)
+    task = storage_operator(output, start=start, end=end, layout=layout)
+
+    with pytest.raises(InvalidParameterError, match="exists and is not a directory"):
+        task.execute(make_context())
+
+    assert in_the_way.read_text() == "precious"
+    assert sim.counters()["routes"].get(SCROLL, {}).get("calls", 0) == 0
+
+
 def test_progress_is_logged_at_a_steady_pace(
     sim: SimulatorHandle, tmp_path: Path, logs: Callable[[], str]
 ) -> None:
