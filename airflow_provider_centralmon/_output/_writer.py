@@ -17,8 +17,9 @@ do not match it; only staging leftovers, which the next run removes.
 
 Limitation: records that carry no ``_id`` and are byte for byte the same (same time, same
 content) cannot be told apart from a record the service sent twice; only one is kept.
-Limitation: two writers publishing into the same directory at the same time are not
-supported; each would delete the other's staging directory. Limitation: a process killed
+Limitation: two writers publishing into the same directory at the same time are neither
+supported nor detected; each may delete the other's staging directory or replace its parts,
+so either may fail and the manifest left may not match the parts. Limitation: a process killed
 while collecting leaves its local sort runs in the temporary directory
 (``centralmon-sort-*``).
 """
