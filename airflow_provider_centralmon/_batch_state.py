@@ -63,7 +63,7 @@ def describe_progress(status: BatchStatus) -> str:
     files = status.files
     if not files:
         return "no file listed yet"
-    ready = sum(1 for file in files if file.ready and file.status == "completed")
+    ready = sum(1 for file in files if file.ready and file.status == "completed" and file.url)
     states = sorted({file.status or "unknown" for file in files})
     return f"{ready} of {len(files)} files ready (status: {', '.join(states)})"
 

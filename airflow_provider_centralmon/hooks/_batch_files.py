@@ -163,7 +163,8 @@ def batch_status(payload: Any, meta: CallMeta) -> BatchStatus:
             mask_query(file.url)
     # Limitation: what an export with no matching logs looks like is not documented; an empty
     # list is reported as not ready, so a waiting caller times out instead of finishing empty.
-    ready = bool(files) and all(f.ready and f.status == "completed" for f in files)
+    # A file cannot be downloaded without its URL, whatever its flags say: it counts as pending.
+    ready = bool(files) and all(f.ready and f.status == "completed" and f.url for f in files)
     failed = any(f.status in FAILED_STATUSES for f in files)
     return BatchStatus(files=files, meta=meta, ready=ready, failed=failed)
 

@@ -98,6 +98,29 @@ def iter_exported(result: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
+def withhold_urls(
+    sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch, *, polls: int
+) -> list[int]:
+    """Make the urls route list every file ready and completed, but without its URL, at first.
+
+    The first ``polls`` answers carry ``presigned_url: null``; later ones are unchanged.
+    Returns the list of poll numbers served, growing with each poll.
+    """
+    served: list[int] = []
+    describe = sim.state.batches.describe
+
+    def without_urls(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        entries = describe(*args, **kwargs)
+        served.append(len(served) + 1)
+        if len(served) <= polls:
+            for entry in entries:
+                entry.update(ready=True, status="completed", presigned_url=None)
+        return entries
+
+    monkeypatch.setattr(sim.state.batches, "describe", without_urls)
+    return served
+
+
 def record_secrets(sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Collect every secret the simulator hands out from now on, starting with the client's.
 

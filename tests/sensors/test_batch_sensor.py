@@ -8,7 +8,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from batch.support import BATCH_URLS, attach, calls, leaked, make_context, record_secrets
+from batch.support import (
+    BATCH_URLS,
+    attach,
+    calls,
+    leaked,
+    make_context,
+    record_secrets,
+    withhold_urls,
+)
 
 from airflow_provider_centralmon._compat import AirflowSensorTimeout, TaskDeferred
 from airflow_provider_centralmon.exceptions import (
@@ -155,3 +163,15 @@ def test_a_template_is_checked_once_rendered(sim: SimulatorHandle) -> None:
 def test_a_reference_sealed_with_other_credentials_is_refused(sim: SimulatorHandle) -> None:
     with pytest.raises(InvalidParameterError, match="cannot be opened"):
         sensor("cmseal1:gAAAAABnotavalidfernettoken").poke(make_context())
+
+
+def test_files_listed_ready_without_their_urls_are_not_done(
+    sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    withhold_urls(sim, monkeypatch, polls=3)
+    _, sealed = submit()
+    task = sensor(sealed)
+
+    pokes = [task.poke(make_context()).is_done for _ in range(4)]
+
+    assert pokes == [False, False, False, True]

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from batch.support import BATCH_URLS, attach, calls, leaked, record_secrets
+from batch.support import BATCH_URLS, attach, calls, leaked, record_secrets, withhold_urls
 
 from airflow_provider_centralmon.exceptions import InvalidParameterError
 from airflow_provider_centralmon.hooks.centralmon import CentralMonitoringHook
@@ -112,6 +112,23 @@ async def test_polls_sleep_between_them_until_every_file_is_ready(
         "expires_at",
     }
     assert event["files"][0]["status"] == "completed"
+
+
+async def test_files_listed_ready_without_their_urls_are_still_pending(
+    pending_sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, sealed = submit(pending_sim)
+    withhold_urls(pending_sim, monkeypatch, polls=3)
+    stepper = Stepper(make_trigger(sealed))
+
+    stepper.start()
+    for _ in range(3):
+        await stepper.pause()
+        stepper.resume()
+    event = await stepper.event()
+
+    assert event["status"] == "success"
+    assert event["polls"] == 4
 
 
 async def test_no_wait_reaches_past_the_deadline(pending_sim: SimulatorHandle) -> None:
