@@ -66,6 +66,8 @@ DEFAULT_BATCH_TIMEOUT = timedelta(hours=6)
 _DEFERRAL_GRACE_S = 300.0
 # Statuses of an earlier try's export, as get_job_status reports them.
 _PENDING, _READY = BatchPhase.PENDING.value, BatchPhase.READY.value
+# Answers of the urls route to an earlier try's token that mean the service dropped the export.
+_GONE_STATUSES = frozenset({404, 410})
 
 
 class CentralMonitoringBatchExportOperator(
@@ -253,6 +255,13 @@ class CentralMonitoringBatchExportOperator(
         try:
             status = hook.get_batch_files(token)
         except (BadRequestError, BatchError) as error:
+            return self._cannot_resume("gone", f"the service no longer lists it ({error})")
+        except InvalidParameterError as error:
+            # For a token the service accepted in an earlier try, a 404 means it forgot the
+            # export, not that the route is wrong: a wrong route fails a fresh export's first
+            # check already, where a 404 is raised as a configuration error.
+            if error.http_status not in _GONE_STATUSES:
+                raise
             return self._cannot_resume("gone", f"the service no longer lists it ({error})")
         finally:
             remember_quota(hook)

@@ -52,6 +52,8 @@ class FakeTaskInstance:
         self.run_id = run_id
         self.map_index = -1
         self.try_number = try_number
+        # Read by Airflow's ResumableJobMixin for its metrics.
+        self.stats_tags: dict[str, str] = {}
         self.xcom: dict[str, Any] = {}
 
     def xcom_push(self, key: str, value: Any) -> None:

@@ -8,13 +8,17 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_centralmon.exceptions import InvalidParameterError, QuotaExhaustedError
 from airflow_provider_centralmon.operators.batch import CentralMonitoringBatchExportOperator
+from airflow_provider_centralmon.simulator import routes_logs
 from airflow_provider_centralmon.simulator.clock import ManualClock
 from airflow_provider_centralmon.simulator.handle import SimulatorHandle
+from airflow_provider_centralmon.simulator.search import RequestError
 from airflow_provider_centralmon.simulator.settings import SimulatorSettings
 
 from .support import (
     BATCH_URLS,
+    FakeTaskInstance,
     attach,
     calls,
     iter_exported,
@@ -87,3 +91,88 @@ def test_files_listed_ready_without_their_urls_are_waited_for(
 
     assert list(iter_exported(result)) == truth(sim, *window)
     assert calls(sim, BATCH_URLS) == 3
+
+
+# -- reconnecting to an earlier try's export ----------------------------------------------------
+
+
+class StateStore:
+    """Stands in for Airflow's task state store (Airflow 3.3 and later)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        return self.values.get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
+
+
+@pytest.fixture(params=["task_state_store", "marker"])
+def try_context(request: pytest.FixtureRequest) -> Callable[[int], dict[str, Any]]:
+    """Contexts of successive tries, keeping the export in a state store or a marker file."""
+    store = StateStore() if request.param == "task_state_store" else None
+
+    def context(try_number: int) -> dict[str, Any]:
+        extra = {} if store is None else {"task_state_store": store}
+        return make_context(FakeTaskInstance(try_number=try_number), **extra)
+
+    return context
+
+
+def crash_after_submit(sim: SimulatorHandle, task: Any, context: dict[str, Any]) -> None:
+    """Run a try that dies right after the export was accepted (its first check fails)."""
+    sim.set_faults(f"{BATCH_URLS}=rate_limit,count=1")
+    with pytest.raises(QuotaExhaustedError):
+        task.execute(context)
+    assert sim.counters()["batch_submissions"] == 1
+
+
+def answer_unknown_tokens_with(status: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the urls route answer ``status`` (not the simulator's 400) for unknown tokens."""
+    original = routes_logs.batch_urls
+
+    def batch_urls(context: Any, body: Any) -> Any:
+        token = body.get("token") if isinstance(body, dict) else None
+        if isinstance(token, str) and context.state.batches.find(token) is None:
+            raise RequestError(status, "Batch not found")
+        return original(context, body)
+
+    monkeypatch.setattr(routes_logs, "batch_urls", batch_urls)
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_a_retry_submits_anew_when_the_service_answers_that_the_export_is_gone(
+    sim: SimulatorHandle,
+    window: tuple[datetime, datetime],
+    make_task: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    try_context: Callable[[int], dict[str, Any]],
+    logs: Callable[[], str],
+    status: int,
+) -> None:
+    crash_after_submit(sim, make_task(), try_context(1))
+    answer_unknown_tokens_with(status, monkeypatch)
+    sim.state.batches.clear()
+
+    result = make_task().execute(try_context(2))
+
+    assert list(iter_exported(result)) == truth(sim, *window)
+    assert sim.counters()["batch_submissions"] == 2
+    assert result["run"]["batch"]["resumed"] is False
+    assert "the service no longer lists it" in logs()
+
+
+def test_a_wrong_urls_route_fails_the_first_check_of_a_fresh_export(
+    sim: SimulatorHandle, make_task: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attach(sim, monkeypatch, routes={"batch_urls": "/v1/logs/batch/no-such-route"})
+
+    with pytest.raises(InvalidParameterError, match="route not found"):
+        make_task().execute(make_context())
+
+    assert sim.counters()["batch_submissions"] == 1
