@@ -9,6 +9,8 @@ Failures are handled per file:
 
 - an expired presigned URL makes one thread ask the service for fresh URLs for every file
   (the others wait for that answer instead of asking too), within ``max_url_refreshes``;
+- a file the storage does not have (404 or 410) is asked for once more with fresh URLs, if
+  any renewal is left; missing then too, the export's files are gone (:attr:`files_gone`);
 - a connection lost or a body cut short halfway through a file downloads it again, skipping
   the records already handed over, within ``file_attempts``;
 - a file whose record count the service states must hold exactly that many records.
@@ -42,6 +44,8 @@ DEFAULT_CHUNK_RECORDS = 2_000
 DEFAULT_QUEUE_CHUNKS = 16
 DEFAULT_MAX_URL_REFRESHES = 3
 DEFAULT_FILE_ATTEMPTS = 3
+# Storage answers for a file it does not hold, e.g. S3's 404 NoSuchKey.
+_MISSING_FILE_STATUSES = frozenset({404, 410})
 # How often a blocked worker looks whether the download was stopped, seconds.
 _STOP_CHECK_S = 0.2
 
@@ -93,12 +97,28 @@ class _UrlBook:
         self._max_refreshes = max_refreshes
         self._log = log
         self._lock = threading.Lock()
+        self._missing_since: int | None = None
         self.generation = 0
 
     def current(self, index: int) -> tuple[int, BatchFile]:
         """Return the generation of the URLs and the file's current entry."""
         with self._lock:
             return self.generation, self._files[index]
+
+    def is_gone(self, seen_generation: int) -> bool:
+        """Note a file missing from storage with URLs of ``seen_generation``; is it gone?
+
+        A URL signed before the service moved a file may miss it, so the first miss asks for
+        fresh URLs. Gone: missing with URLs fetched after a first file was missed, or with no
+        fresh URLs left to fetch.
+        """
+        with self._lock:
+            if self._missing_since is None:
+                self._missing_since = seen_generation
+            if seen_generation > self._missing_since:
+                return True
+            renewed = self.generation > seen_generation
+            return not renewed and self.generation >= self._max_refreshes
 
     def renew(self, seen_generation: int) -> None:
         """Fetch fresh URLs, unless another thread already did since ``seen_generation``."""
@@ -174,11 +194,20 @@ class BatchDownload:
         self._hooks: list[CentralMonitoringHook] = []
         self._hooks_guard = threading.Lock()
         self._local = threading.local()
+        self._files_gone = threading.Event()
 
     @property
     def url_refreshes(self) -> int:
         """Fresh URL sets fetched so far."""
         return self._urls.generation
+
+    @property
+    def files_gone(self) -> bool:
+        """Whether the download failed because storage no longer holds a file of the export.
+
+        The export will never be downloadable again; only a new export can replace it.
+        """
+        return self._files_gone.is_set()
 
     def deliveries(self) -> Iterator[Delivery]:
         """Download every file and yield its records; call it from the consuming thread.
@@ -230,6 +259,20 @@ class BatchDownload:
                 finished = self._stream(hook, file.url, index, handed)
             except PresignedUrlExpiredError:
                 # Not a failed attempt: the URL is replaced and the file read again.
+                attempts -= 1
+                self._urls.renew(generation)
+                continue
+            except BatchError as error:
+                if error.http_status not in _MISSING_FILE_STATUSES:
+                    raise
+                if self._urls.is_gone(generation):
+                    self._files_gone.set()
+                    raise BatchError(
+                        f"batch file {index} is gone from storage (it answered "
+                        f"{error.http_status} after fresh URLs were asked for, or with none left "
+                        "to ask for): the export cannot be downloaded any more",
+                        http_status=error.http_status,
+                    ) from error
                 attempts -= 1
                 self._urls.renew(generation)
                 continue

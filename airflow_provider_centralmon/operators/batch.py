@@ -413,14 +413,25 @@ class CentralMonitoringBatchExportOperator(
         requested_at = datetime.fromisoformat(job.submitted_at)
         with self.open_export_writer(plan, requested_at=requested_at) as writer:
             downloaded = attempts = 0
-            for delivery in download.deliveries():
-                downloaded += len(delivery.records)
-                if delivery.finished is not None:
-                    attempts += delivery.finished.attempts
-                    writer.add_page()
-                    self._log_file_done(delivery, len(status.files))
-                    continue
-                _add_window_records(writer, plan, delivery)
+            try:
+                for delivery in download.deliveries():
+                    downloaded += len(delivery.records)
+                    if delivery.finished is not None:
+                        attempts += delivery.finished.attempts
+                        writer.add_page()
+                        self._log_file_done(delivery, len(status.files))
+                        continue
+                    _add_window_records(writer, plan, delivery)
+            except BatchError as error:
+                if not download.files_gone:
+                    raise
+                # Reconnecting to this export would fail the same way on every retry.
+                self._forget_job(context)
+                raise BatchError(
+                    f"{error.message}; a retry submits a new export",
+                    http_status=error.http_status,
+                    request_id=error.request_id,
+                ) from error
 
             run_info = self._run_info(context, status, downloaded, attempts, download)
             result = self.publish_export(writer, plan, run_info=run_info, context=context)

@@ -8,9 +8,14 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_centralmon.exceptions import InvalidParameterError, QuotaExhaustedError
+from airflow_provider_centralmon.exceptions import (
+    BatchError,
+    InvalidParameterError,
+    QuotaExhaustedError,
+)
 from airflow_provider_centralmon.operators.batch import CentralMonitoringBatchExportOperator
 from airflow_provider_centralmon.simulator import routes_logs
+from airflow_provider_centralmon.simulator.batches import PresignError
 from airflow_provider_centralmon.simulator.clock import ManualClock
 from airflow_provider_centralmon.simulator.handle import SimulatorHandle
 from airflow_provider_centralmon.simulator.search import RequestError
@@ -18,6 +23,7 @@ from airflow_provider_centralmon.simulator.settings import SimulatorSettings
 
 from .support import (
     BATCH_URLS,
+    FILES,
     FakeTaskInstance,
     attach,
     calls,
@@ -175,4 +181,81 @@ def test_a_wrong_urls_route_fails_the_first_check_of_a_fresh_export(
     with pytest.raises(InvalidParameterError, match="route not found"):
         make_task().execute(make_context())
 
+    assert sim.counters()["batch_submissions"] == 1
+
+
+def delete_files_of_current_exports(sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make storage answer 404 NoSuchKey for the files of every export submitted so far."""
+    gone = [job.job_id for job in sim.state.batches._by_token.values()]
+    file_for = sim.state.batches.file_for
+
+    def deleted(path: str, query: dict[str, str], now: datetime) -> Any:
+        if any(job_id in path for job_id in gone):
+            raise PresignError(404, "NoSuchKey", "The specified key does not exist.")
+        return file_for(path, query, now)
+
+    monkeypatch.setattr(sim.state.batches, "file_for", deleted)
+
+
+def test_files_gone_from_storage_make_the_retry_submit_a_new_export(
+    sim: SimulatorHandle,
+    window: tuple[datetime, datetime],
+    make_task: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    try_context: Callable[[int], dict[str, Any]],
+) -> None:
+    crash_after_submit(sim, make_task(), try_context(1))
+    delete_files_of_current_exports(sim, monkeypatch)
+    downloads_before = calls(sim, FILES)
+
+    with pytest.raises(BatchError, match=r"gone from storage.*a retry submits a new export"):
+        make_task().execute(try_context(2))
+    # One check to reconnect, one for fresh URLs, which answered 404 as well.
+    assert calls(sim, BATCH_URLS) == 1 + 2
+    assert calls(sim, FILES) - downloads_before >= 2
+    assert sim.counters()["batch_submissions"] == 1
+
+    result = make_task().execute(try_context(3))
+
+    assert list(iter_exported(result)) == truth(sim, *window)
+    assert sim.counters()["batch_submissions"] == 2
+
+
+def test_without_url_renewals_left_a_missing_file_is_gone_at_once(
+    sim: SimulatorHandle,
+    make_task: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    try_context: Callable[[int], dict[str, Any]],
+) -> None:
+    crash_after_submit(sim, make_task(), try_context(1))
+    delete_files_of_current_exports(sim, monkeypatch)
+
+    with pytest.raises(BatchError, match="gone from storage"):
+        make_task(max_url_refreshes=0).execute(try_context(2))
+
+    make_task().execute(try_context(3))
+    assert sim.counters()["batch_submissions"] == 2
+
+
+def test_a_file_missing_once_is_fetched_with_fresh_urls(
+    sim: SimulatorHandle,
+    window: tuple[datetime, datetime],
+    make_task: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    file_for = sim.state.batches.file_for
+    misses: list[str] = []
+
+    def missing_once(path: str, query: dict[str, str], now: datetime) -> Any:
+        if not misses:
+            misses.append(path)
+            raise PresignError(404, "NoSuchKey", "The specified key does not exist.")
+        return file_for(path, query, now)
+
+    monkeypatch.setattr(sim.state.batches, "file_for", missing_once)
+
+    result = make_task().execute(make_context())
+
+    assert list(iter_exported(result)) == truth(sim, *window)
+    assert result["run"]["batch"]["url_refreshes"] == 1
     assert sim.counters()["batch_submissions"] == 1
