@@ -207,8 +207,12 @@ class PresignedUrlExpiredError(BatchError):
     """A presigned download URL has expired; ask the urls route again for fresh ones.
 
     :param expired_at: when the URL stopped working (UTC), if its query string says
+    :param http_status: the storage's status: 403, or 400 when the credentials that signed
+        the URL expired (S3's ``ExpiredToken``)
     """
 
-    def __init__(self, message: str, *, expired_at: datetime | None = None) -> None:
-        super().__init__(message, http_status=403)
+    def __init__(
+        self, message: str, *, expired_at: datetime | None = None, http_status: int = 403
+    ) -> None:
+        super().__init__(message, http_status=http_status)
         self.expired_at = expired_at

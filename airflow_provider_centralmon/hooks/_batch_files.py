@@ -50,6 +50,9 @@ _STRING_REST = re.compile(_STRING_BODY, re.DOTALL)
 _NOT_BRACKET = re.compile(_TEXT + rb"(?:" + _STRING + _TEXT + rb")*+", re.DOTALL)
 # Nesting the shallow element pattern can match whole in one call.
 _SHALLOW_DEPTH = 6
+# The code of an S3 error document, <Error><Code>...</Code>...</Error>, near its start.
+_S3_ERROR_CODE = re.compile(rb"<Code>\s*([A-Za-z]+)\s*</Code>")
+_S3_ERROR_SCAN_BYTES = 4096
 
 
 def _shallow_element_pattern(depth: int) -> re.Pattern[bytes]:
@@ -136,13 +139,19 @@ def download_error(reply: RawReply, url: str, where: str, now: float) -> Central
     detail = describe_body(reply, (urlsplit(url).query, *signed))
     expires_at = presigned_expiry(url)
     expired = expires_at is not None and expires_at.timestamp() <= now
-    # S3 answers 403 "Request has expired" for a signature past its lifetime.
-    if reply.status == 403 and (expired or "expired" in detail.lower()):
+    # S3 answers 403 "Request has expired" for a signature past its lifetime, and 400
+    # ExpiredToken when the temporary credentials that signed the URL have expired.
+    s3_code = _S3_ERROR_CODE.search(reply.content[:_S3_ERROR_SCAN_BYTES])
+    token_expired = s3_code is not None and s3_code.group(1) == b"ExpiredToken"
+    if (reply.status == 403 and (expired or "expired" in detail.lower())) or (
+        reply.status in (400, 403) and token_expired
+    ):
         return PresignedUrlExpiredError(
             f"{where} has expired"
             + (f" (at {expires_at:%Y-%m-%d %H:%M:%S} UTC)" if expires_at else "")
             + "; ask the batch urls route for fresh URLs",
             expired_at=expires_at,
+            http_status=reply.status,
         )
     if reply.status >= 500:
         return ServiceError(f"{where} answered {reply.status}: {detail}", http_status=reply.status)

@@ -259,3 +259,55 @@ def test_a_file_missing_once_is_fetched_with_fresh_urls(
     assert list(iter_exported(result)) == truth(sim, *window)
     assert result["run"]["batch"]["url_refreshes"] == 1
     assert sim.counters()["batch_submissions"] == 1
+
+
+def refuse_first_download(
+    sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch, status: int, code: str, message: str
+) -> None:
+    """Make storage refuse the first file download with an S3 error, then serve as usual."""
+    file_for = sim.state.batches.file_for
+    refused: list[str] = []
+
+    def refuse_once(path: str, query: dict[str, str], now: datetime) -> Any:
+        if not refused:
+            refused.append(path)
+            raise PresignError(status, code, message)
+        return file_for(path, query, now)
+
+    monkeypatch.setattr(sim.state.batches, "file_for", refuse_once)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message"),
+    [
+        # Signed with temporary credentials whose session has ended.
+        (400, "ExpiredToken", "The provided token has expired."),
+        (403, "AccessDenied", "Request has expired"),
+    ],
+)
+def test_storage_saying_the_url_expired_brings_fresh_urls(
+    sim: SimulatorHandle,
+    window: tuple[datetime, datetime],
+    make_task: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    code: str,
+    message: str,
+) -> None:
+    refuse_first_download(sim, monkeypatch, status, code, message)
+
+    result = make_task().execute(make_context())
+
+    assert list(iter_exported(result)) == truth(sim, *window)
+    assert result["run"]["batch"]["url_refreshes"] == 1
+
+
+def test_another_refusal_of_storage_fails_without_fresh_urls(
+    sim: SimulatorHandle, make_task: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refuse_first_download(sim, monkeypatch, 400, "InvalidArgument", "Only one auth mechanism")
+
+    with pytest.raises(BatchError, match="answered 400"):
+        make_task().execute(make_context())
+
+    assert calls(sim, BATCH_URLS) == 1
