@@ -12,7 +12,8 @@ Failures are handled per file:
 - a file the storage does not have (404 or 410) is asked for once more with fresh URLs, if
   any renewal is left; missing then too, the export's files are gone (:attr:`files_gone`);
 - a connection lost or a body cut short halfway through a file downloads it again, skipping
-  the records already handed over, within ``file_attempts``;
+  the records already handed over, within ``file_attempts``; content that is not a JSON array
+  of objects fails at once, since a new download would read the same;
 - a file whose record count the service states must hold exactly that many records.
 
 Any other error stops every thread and is raised in the consumer's thread.
@@ -32,9 +33,9 @@ from airflow_provider_centralmon._batch_state import BatchPhase, batch_phase, de
 from airflow_provider_centralmon._waiting import as_positive_count
 from airflow_provider_centralmon.exceptions import (
     BatchError,
+    CentralMonitoringError,
     PresignedUrlExpiredError,
     ProtocolError,
-    ServiceError,
 )
 from airflow_provider_centralmon.hooks._types import BatchFile, BatchStatus
 from airflow_provider_centralmon.hooks.centralmon import CentralMonitoringHook
@@ -276,8 +277,10 @@ class BatchDownload:
                 attempts -= 1
                 self._urls.renew(generation)
                 continue
-            except (ServiceError, ProtocolError) as error:
-                if attempts >= self._file_attempts:
+            except CentralMonitoringError as error:
+                # Content that is not what a batch file holds reads the same way again: only
+                # network failures and files cut short are worth another download.
+                if not error.retryable or attempts >= self._file_attempts:
                     raise
                 self._log.warning(
                     "Batch file %d failed after %d records (%s); downloading it again and "

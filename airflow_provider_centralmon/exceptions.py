@@ -15,7 +15,8 @@ in one ``except``. The tree::
     │   ├── ScrollExpiredError       a scroll continuation found its cursor gone or moved on
     │   └── StaleTimeRangeError      a first reply so late that ``now-<N>m`` may miss the start
     ├── ProtocolError                a reply that cannot be understood
-    │   └── RecordTimeError          a record has no readable time and the policy is "fail"
+    │   ├── RecordTimeError          a record has no readable time and the policy is "fail"
+    │   └── TruncatedFileError       a batch file ended before its JSON array did (retryable)
     └── BatchError                   a batch export failed, expired or never became ready
         └── PresignedUrlExpiredError a download URL expired: ask for fresh URLs
 
@@ -197,6 +198,15 @@ class RecordTimeError(ProtocolError):
         super().__init__(message, http_status=http_status, request_id=request_id)
         self.field = field
         self.record_id = record_id
+
+
+class TruncatedFileError(ProtocolError):
+    """A batch file ended before its JSON array did, as when a connection closes early.
+
+    Unlike other unreadable content, reading the same file again may succeed.
+    """
+
+    retryable = True
 
 
 class BatchError(CentralMonitoringError):

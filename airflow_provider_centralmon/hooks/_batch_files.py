@@ -24,6 +24,7 @@ from airflow_provider_centralmon.exceptions import (
     PresignedUrlExpiredError,
     ProtocolError,
     ServiceError,
+    TruncatedFileError,
 )
 from airflow_provider_centralmon.hooks._replies import RawReply, describe_body, url_for_logs
 from airflow_provider_centralmon.hooks._settings import is_loopback
@@ -50,6 +51,7 @@ _STRING_REST = re.compile(_STRING_BODY, re.DOTALL)
 _NOT_BRACKET = re.compile(_TEXT + rb"(?:" + _STRING + _TEXT + rb")*+", re.DOTALL)
 # Nesting the shallow element pattern can match whole in one call.
 _SHALLOW_DEPTH = 6
+_UTF8_BOM = b"\xef\xbb\xbf"
 # The code of an S3 error document, <Error><Code>...</Code>...</Error>, near its start.
 _S3_ERROR_CODE = re.compile(rb"<Code>\s*([A-Za-z]+)\s*</Code>")
 _S3_ERROR_SCAN_BYTES = 4096
@@ -190,6 +192,8 @@ def _batch_file(index: int, entry: Any, meta: CallMeta) -> BatchFile:
     if isinstance(ready, str):
         ready = ready.strip().lower() == "true"
     count = next((entry[key] for key in ("record_count", "count", "total") if key in entry), None)
+    if isinstance(count, str) and count.isascii() and count.isdigit():
+        count = int(count)
     return BatchFile(
         index=index,
         time_range=entry.get("time_range"),
@@ -199,6 +203,17 @@ def _batch_file(index: int, entry: Any, meta: CallMeta) -> BatchFile:
         expires_at=presigned_expiry(url) if isinstance(url, str) else None,
         record_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
     )
+
+
+def _describe_start(start: bytes) -> str:
+    """Name what a file holds from its first bytes, for an error message (no content quoted)."""
+    if start == b"\x1f\x8b":
+        return "gzip data sent without Content-Encoding: gzip, which is not supported"
+    if start[:1] == b"{":
+        return "a JSON object (JSON Lines, or an object around the records, are not supported)"
+    if start[:1] == b"<":
+        return "markup, as of an HTML or XML page"
+    return f"the byte 0x{start[0]:02x}"
 
 
 class JsonArraySplitter:
@@ -236,9 +251,9 @@ class JsonArraySplitter:
         return elements
 
     def close(self) -> None:
-        """Confirm the array ended; raise :class:`ProtocolError` if it was cut short."""
+        """Confirm the array ended; raise :class:`TruncatedFileError` if it was cut short."""
         if not self._finished:
-            raise ProtocolError(
+            raise TruncatedFileError(
                 f"{self._what} ended before its JSON array was complete "
                 f"({self._count} records read)"
             )
@@ -254,8 +269,17 @@ class JsonArraySplitter:
         if self._finished:
             raise ProtocolError(f"{self._what} has data after its JSON array")
         if not self._started:
+            # Some writers put a UTF-8 byte order mark first, which RFC 8259 lets readers skip.
+            if _UTF8_BOM.startswith(self._buffer[self._pos : self._pos + len(_UTF8_BOM)]):
+                if len(self._buffer) - self._pos < len(_UTF8_BOM):
+                    return False
+                self._pos += len(_UTF8_BOM)
+                return True
             if char != ord("["):
-                raise ProtocolError(f"{self._what} does not hold a JSON array")
+                found = _describe_start(bytes(self._buffer[self._pos : self._pos + 2]))
+                raise ProtocolError(
+                    f"{self._what} does not hold a JSON array: it starts with {found}"
+                )
             self._started = True
         elif self._after_element or (char == ord("]") and self._count == 0):
             # After an element only a separator or the end may follow; "[]" is empty.

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from starlette.responses import Response
 
 from airflow_provider_centralmon.exceptions import (
     BatchError,
     InvalidParameterError,
+    ProtocolError,
     QuotaExhaustedError,
 )
+from airflow_provider_centralmon.hooks.centralmon import CentralMonitoringHook
 from airflow_provider_centralmon.operators.batch import CentralMonitoringBatchExportOperator
-from airflow_provider_centralmon.simulator import routes_logs
+from airflow_provider_centralmon.simulator import routes_files, routes_logs
 from airflow_provider_centralmon.simulator.batches import PresignError
 from airflow_provider_centralmon.simulator.clock import ManualClock
 from airflow_provider_centralmon.simulator.handle import SimulatorHandle
@@ -311,3 +316,116 @@ def test_another_refusal_of_storage_fails_without_fresh_urls(
         make_task().execute(make_context())
 
     assert calls(sim, BATCH_URLS) == 1
+
+
+# -- file contents ------------------------------------------------------------------------------
+
+
+def serve_files_as(monkeypatch: pytest.MonkeyPatch, transform: Callable[[bytes], bytes]) -> None:
+    """Make storage send ``transform(body)`` instead of each file's JSON array of hits."""
+
+    def transformed(rule: Any, content: bytes, request_id: str, media_type: str = "") -> Response:
+        return Response(transform(content), 200, {"x-request-id": request_id}, "application/json")
+
+    monkeypatch.setattr(routes_files, "damaged_reply", transformed)
+
+
+def as_json_lines(content: bytes) -> bytes:
+    return b"\n".join(json.dumps(hit).encode() for hit in json.loads(content))
+
+
+@pytest.mark.parametrize(
+    ("transform", "message"),
+    [
+        (
+            lambda content: b'{"hits": ' + content + b"}",
+            "not hold a JSON array: it starts with a JSON",
+        ),
+        (as_json_lines, "not hold a JSON array: it starts with a JSON object"),
+        (gzip.compress, "gzip"),
+        (lambda content: b"[1, 2, 3]", "an element that is not an object"),
+    ],
+    ids=["object", "json-lines", "gzip-without-content-encoding", "scalars"],
+)
+def test_a_file_in_another_format_fails_at_its_first_download(
+    sim: SimulatorHandle,
+    make_task: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    transform: Callable[[bytes], bytes],
+    message: str,
+    logs: Callable[[], str],
+) -> None:
+    serve_files_as(monkeypatch, transform)
+
+    with pytest.raises(ProtocolError, match=message):
+        make_task(download_concurrency=1).execute(make_context())
+
+    # The one worker may have begun the next file before the failure stopped it.
+    assert calls(sim, FILES) <= 2
+    assert "downloading it again" not in logs()
+
+
+def test_a_file_cut_short_is_downloaded_again(
+    sim: SimulatorHandle,
+    window: tuple[datetime, datetime],
+    make_task: Callable[..., Any],
+    logs: Callable[[], str],
+) -> None:
+    sim.set_faults("/_s3/*=truncate,count=1")
+
+    result = make_task().execute(make_context())
+
+    assert list(iter_exported(result)) == truth(sim, *window)
+    assert calls(sim, FILES) == result["run"]["batch"]["files"] + 1
+    assert "downloading it again" in logs()
+
+
+def test_a_file_starting_with_a_byte_order_mark_is_read(
+    sim: SimulatorHandle,
+    window: tuple[datetime, datetime],
+    make_task: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    serve_files_as(monkeypatch, lambda content: b"\xef\xbb\xbf" + content)
+
+    result = make_task().execute(make_context())
+
+    assert list(iter_exported(result)) == truth(sim, *window)
+
+
+def state_record_counts_as_text(
+    sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch, *, off_by: int
+) -> None:
+    """Make the urls route state each file's record count as a string of digits."""
+    describe = sim.state.batches.describe
+
+    def with_counts(job: Any, base_url: str, now: datetime) -> list[dict[str, Any]]:
+        entries = describe(job, base_url, now)
+        for index, entry in enumerate(entries):
+            entry["record_count"] = str(len(job.files[index]) + off_by)
+        return entries
+
+    monkeypatch.setattr(sim.state.batches, "describe", with_counts)
+
+
+def test_record_counts_stated_as_digits_are_read(
+    sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state_record_counts_as_text(sim, monkeypatch, off_by=0)
+
+    with CentralMonitoringHook() as hook:
+        token = hook.submit_batch({"application": "atr", "time_range": "now-30m"}).batch_token
+        status = hook.get_batch_files(token)
+
+    job = sim.state.batches.find(token)
+    assert job is not None
+    assert [file.record_count for file in status.files] == [len(file) for file in job.files]
+
+
+def test_a_file_holding_fewer_records_than_stated_in_digits_fails(
+    sim: SimulatorHandle, make_task: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state_record_counts_as_text(sim, monkeypatch, off_by=1)
+
+    with pytest.raises(ProtocolError, match=r"batch file \d+ held \d+ records, but the service"):
+        make_task().execute(make_context())
