@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -9,6 +10,9 @@ from airflow_provider_centralmon.exceptions import InvalidParameterError, Servic
 
 #: Polls of a trigger that may fail in a row (after the hook's own retries) before it gives up.
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 3
+#: Longest wait, poll interval or timeout accepted, seconds (30 days). Longer ones are typing
+#: slips (milliseconds for seconds), and past a point overflow a deferral's timedelta.
+MAX_WAIT_S = 30 * 24 * 3600.0
 
 
 def as_seconds(value: object, name: str, *, allow_zero: bool = False) -> float:
@@ -29,7 +33,35 @@ def as_seconds(value: object, name: str, *, allow_zero: bool = False) -> float:
     if seconds < 0 or (seconds == 0 and not allow_zero) or seconds != seconds:
         bound = "0 or more" if allow_zero else "more than 0"
         raise InvalidParameterError(f"{name} must be {bound} seconds, got {seconds:g}")
+    if math.isinf(seconds):
+        raise InvalidParameterError(f"{name} must be a finite number of seconds")
+    if seconds > MAX_WAIT_S:
+        raise InvalidParameterError(
+            f"{name} must be at most {MAX_WAIT_S:g} seconds (30 days), got {seconds:g}"
+        )
     return seconds
+
+
+def as_deadline(value: object) -> float:
+    """Return a deadline in seconds since the epoch, or raise :class:`InvalidParameterError`."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidParameterError(
+            f"deadline must be a finite time in seconds since the epoch, not {value!r}"
+        )
+    return float(value)
+
+
+def check_poke_timing(poke_interval: object, max_wait: object) -> None:
+    """Refuse a sensor's intervals that a deferral could not keep, before any poke is spent.
+
+    Each poke calls the service, so a zero interval is refused in every mode.
+
+    :param poke_interval: the sensor's ``poke_interval`` once Airflow has read it
+    :param max_wait: the sensor's ``max_wait`` (None when unset)
+    """
+    as_seconds(poke_interval, "poke_interval")
+    if max_wait is not None:
+        as_seconds(max_wait, "max_wait")
 
 
 def as_positive_count(value: object, name: str) -> int:

@@ -23,7 +23,11 @@ from airflow_provider_centralmon._compat import (
 )
 from airflow_provider_centralmon._log_search import DEFAULT_CONN_ID
 from airflow_provider_centralmon._query import is_templated
-from airflow_provider_centralmon._waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES, as_positive_count
+from airflow_provider_centralmon._waiting import (
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    as_positive_count,
+    check_poke_timing,
+)
 from airflow_provider_centralmon.exceptions import BatchError, InvalidParameterError
 from airflow_provider_centralmon.hooks._sealing import SEALED_PREFIX
 from airflow_provider_centralmon.hooks.centralmon import CentralMonitoringHook
@@ -70,6 +74,7 @@ class CentralMonitoringBatchSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_poke_timing(self.poke_interval, None)
         _check_batch_ref(batch_ref, rendered=False)
         if not isinstance(deferrable, bool):
             raise InvalidParameterError(f"deferrable must be True or False, not {deferrable!r}")

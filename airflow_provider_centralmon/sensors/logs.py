@@ -21,7 +21,11 @@ from airflow_provider_centralmon._log_search import (
     SearchStats,
 )
 from airflow_provider_centralmon._trigger_args import query_to_json, window_to_json
-from airflow_provider_centralmon._waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES, as_positive_count
+from airflow_provider_centralmon._waiting import (
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    as_positive_count,
+    check_poke_timing,
+)
 from airflow_provider_centralmon.exceptions import InvalidParameterError
 
 if TYPE_CHECKING:
@@ -70,6 +74,7 @@ class CentralMonitoringLogsSensor(LogSearchMixin, BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
+        check_poke_timing(self.poke_interval, self.max_wait)
         if not isinstance(deferrable, bool):
             raise InvalidParameterError(f"deferrable must be True or False, not {deferrable!r}")
         self.min_records = as_positive_count(min_records, "min_records")

@@ -19,6 +19,7 @@ from airflow_provider_centralmon._compat import BaseTrigger, TriggerEvent
 from airflow_provider_centralmon._waiting import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
     FailedPolls,
+    as_deadline,
     as_positive_count,
     as_seconds,
 )
@@ -68,7 +69,7 @@ class CentralMonitoringBatchTrigger(BaseTrigger):
             raise InvalidParameterError("batch_ref must be a sealed batch token")
         self.batch_ref = batch_ref
         self.centralmon_conn_id = centralmon_conn_id
-        self.deadline = float(deadline)
+        self.deadline = as_deadline(deadline)
         self.poll_interval = as_seconds(poll_interval, "poll_interval")
         self.max_consecutive_failures = as_positive_count(
             max_consecutive_failures, "max_consecutive_failures"

@@ -21,6 +21,7 @@ from airflow_provider_centralmon._trigger_args import (
 from airflow_provider_centralmon._waiting import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
     FailedPolls,
+    as_deadline,
     as_positive_count,
     as_seconds,
     next_interval,
@@ -98,7 +99,7 @@ class CentralMonitoringLogsTrigger(BaseTrigger):
         self.window = window_from_json(window)
         self.centralmon_conn_id = centralmon_conn_id
         self.min_records = as_positive_count(min_records, "min_records")
-        self.deadline = float(deadline)
+        self.deadline = as_deadline(deadline)
         self.poll_interval = as_seconds(poll_interval, "poll_interval")
         self.exponential_backoff = bool(exponential_backoff)
         self.max_wait = None if max_wait is None else as_seconds(max_wait, "max_wait")

@@ -104,6 +104,32 @@ def test_files_listed_ready_without_their_urls_are_waited_for(
     assert calls(sim, BATCH_URLS) == 3
 
 
+# -- parameters ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("poll_interval", float("inf"), "poll_interval must be a finite"),
+        ("batch_timeout", float("inf"), "batch_timeout must be a finite"),
+        ("batch_timeout", float("nan"), "batch_timeout must be more than 0"),
+        ("batch_timeout", timedelta(days=400), "batch_timeout must be at most"),
+        ("poll_interval", 10**12, "poll_interval must be at most"),
+    ],
+)
+def test_durations_that_could_not_be_waited_are_refused_when_the_dag_is_parsed(
+    option: str, value: Any, message: str, tmp_path: Any
+) -> None:
+    with pytest.raises(InvalidParameterError, match=message):
+        CentralMonitoringBatchExportOperator(
+            task_id="export",
+            application="atr",
+            output_path=f"file://{tmp_path}",
+            deferrable=True,
+            **{option: value},
+        )
+
+
 # -- reconnecting to an earlier try's export ----------------------------------------------------
 
 

@@ -175,3 +175,19 @@ def test_files_listed_ready_without_their_urls_are_not_done(
     pokes = [task.poke(make_context()).is_done for _ in range(4)]
 
     assert pokes == [False, False, False, True]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"poke_interval": 0}, "poke_interval must be more than 0"),
+        ({"poke_interval": timedelta(0)}, "poke_interval must be more than 0"),
+        ({"poke_interval": 10**12}, "poke_interval must be at most"),
+    ],
+)
+@pytest.mark.parametrize("deferrable", [True, False])
+def test_intervals_no_poll_could_keep_are_refused_when_the_dag_is_parsed(
+    options: dict[str, Any], message: str, deferrable: bool
+) -> None:
+    with pytest.raises(InvalidParameterError, match=message):
+        sensor("cmseal1:x", deferrable=deferrable, **options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -215,3 +215,21 @@ def test_window_parameters_come_from_the_search_mixin() -> None:
             end="2026-12-01T00:00:00Z",
         )
     assert "filters" in CentralMonitoringLogsSensor.template_fields
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"poke_interval": 0}, "poke_interval must be more than 0"),
+        ({"poke_interval": timedelta(0)}, "poke_interval must be more than 0"),
+        ({"poke_interval": 10**12}, "poke_interval must be at most"),
+        ({"exponential_backoff": True, "max_wait": 0}, "max_wait must be more than 0"),
+        ({"exponential_backoff": True, "max_wait": 10**12}, "max_wait must be at most"),
+    ],
+)
+@pytest.mark.parametrize("deferrable", [True, False])
+def test_intervals_no_poll_could_keep_are_refused_when_the_dag_is_parsed(
+    window: tuple[datetime, datetime], options: dict[str, Any], message: str, deferrable: bool
+) -> None:
+    with pytest.raises(InvalidParameterError, match=message):
+        sensor(window, deferrable=deferrable, **options)

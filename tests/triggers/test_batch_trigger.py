@@ -75,7 +75,13 @@ def test_serialize_gives_json_arguments_that_rebuild_the_trigger() -> None:
 
 @pytest.mark.parametrize(
     ("option", "value"),
-    [("poll_interval", 0), ("max_consecutive_failures", 0), ("batch_ref", "")],
+    [
+        ("poll_interval", 0),
+        ("poll_interval", float("inf")),
+        ("deadline", float("inf")),
+        ("max_consecutive_failures", 0),
+        ("batch_ref", ""),
+    ],
 )
 def test_bad_arguments_are_refused(option: str, value: Any) -> None:
     with pytest.raises(InvalidParameterError):
