@@ -21,7 +21,9 @@ in one ``except``. The tree::
         └── PresignedUrlExpiredError a download URL expired: ask for fresh URLs
 
 ``retryable`` says whether trying the same call again later can succeed without a change of
-configuration. No message or attribute ever carries a secret: tokens, the client secret,
+configuration. Quota errors are also Airflow's ``AirflowFailException``: the quota resets at
+00:00 UTC, so Airflow fails the task at once instead of spending its retries (and one more
+call each) before then. No message or attribute ever carries a secret: tokens, the client secret,
 batch tokens, scroll ids and presigned URL signatures are left out where the error is built.
 """
 
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow_provider_centralmon._compat import AirflowException
+from airflow_provider_centralmon._compat import AirflowException, AirflowFailException
 
 
 class CentralMonitoringError(AirflowException):
@@ -123,10 +125,12 @@ class BadRequestError(CentralMonitoringError):
         self.detail = detail
 
 
-class QuotaExhaustedError(CentralMonitoringError):
+# AirflowFailException is a mixin here: the tree stays rooted in CentralMonitoringError.
+class QuotaExhaustedError(CentralMonitoringError, AirflowFailException):
     """The daily quota of a route is used up (HTTP 429); it resets at 00:00 UTC.
 
-    Retrying before the reset only spends time, so this error is not retryable.
+    Retrying before the reset only spends time, so this error is not retryable, and as an
+    ``AirflowFailException`` it fails the task without Airflow's retries.
 
     :param remaining: the last remaining count the service reported, if any
     :param resets_at: when the quota resets (timezone-aware, UTC)

@@ -11,11 +11,14 @@ from typing import Any
 import pytest
 from starlette.responses import Response
 
+from airflow_provider_centralmon._compat import AirflowFailException
 from airflow_provider_centralmon.exceptions import (
     BatchError,
+    CentralMonitoringError,
     InvalidParameterError,
     ProtocolError,
     QuotaExhaustedError,
+    QuotaFloorError,
 )
 from airflow_provider_centralmon.hooks.centralmon import CentralMonitoringHook
 from airflow_provider_centralmon.operators.batch import CentralMonitoringBatchExportOperator
@@ -128,6 +131,25 @@ def test_durations_that_could_not_be_waited_are_refused_when_the_dag_is_parsed(
             deferrable=True,
             **{option: value},
         )
+
+
+# -- quotas -------------------------------------------------------------------------------------
+
+
+def test_an_exhausted_quota_fails_the_task_without_airflow_retries(
+    sim: SimulatorHandle, make_task: Callable[..., Any]
+) -> None:
+    sim.set_faults("/v1/logs/batch=rate_limit")
+
+    with pytest.raises(QuotaExhaustedError) as exhausted:
+        make_task().execute(make_context())
+    with pytest.raises(QuotaFloorError) as below_floor:
+        make_task(min_daily_remaining=10**6).execute(make_context())
+
+    # Airflow fails a task raising AirflowFailException at once, whatever its retries.
+    assert isinstance(exhausted.value, AirflowFailException)
+    assert isinstance(below_floor.value, AirflowFailException)
+    assert isinstance(exhausted.value, CentralMonitoringError)
 
 
 # -- reconnecting to an earlier try's export ----------------------------------------------------

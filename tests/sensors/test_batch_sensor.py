@@ -18,7 +18,11 @@ from batch.support import (
     withhold_urls,
 )
 
-from airflow_provider_centralmon._compat import AirflowSensorTimeout, TaskDeferred
+from airflow_provider_centralmon._compat import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    TaskDeferred,
+)
 from airflow_provider_centralmon.exceptions import (
     BatchError,
     InvalidParameterError,
@@ -191,3 +195,12 @@ def test_intervals_no_poll_could_keep_are_refused_when_the_dag_is_parsed(
 ) -> None:
     with pytest.raises(InvalidParameterError, match=message):
         sensor("cmseal1:x", deferrable=deferrable, **options)
+
+
+def test_an_exhausted_quota_reported_by_the_trigger_fails_without_retries() -> None:
+    event = {"status": "error", "error_type": "QuotaExhaustedError", "message": "429 quota"}
+
+    with pytest.raises(QuotaExhaustedError) as raised:
+        sensor("cmseal1:x").execute_complete(make_context(), event=event)
+
+    assert isinstance(raised.value, AirflowFailException)

@@ -7,7 +7,8 @@ in the worker and deferred to a trigger that runs inline. Each case has its own 
   moves its clock 10 minutes on, so the first look finds nothing and a later one finds logs;
 - ``cm_pending``: batch exports answer "not ready" to their first 3 polls;
 - ``cm_never``: batch exports are never ready;
-- ``cm_exhausted``: the scroll and the batch urls routes answer 429 (daily quota used up).
+- ``cm_exhausted``: the scroll and the batch urls routes answer 429 (daily quota used up);
+  these tasks have a retry left, which an exhausted quota must not use.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.slow
 SENSOR_DAG = """
     import json
     import os
-    from datetime import datetime, timezone
+    from datetime import datetime, timedelta, timezone
 
     try:
         from airflow.sdk import DAG
@@ -45,6 +46,8 @@ SENSOR_DAG = """
     start_date = datetime(2026, 1, 1, tzinfo=timezone.utc)
     fast = {"poke_interval": 0.1}
     brief = {"poke_interval": 0.2, "timeout": 1}
+    # dag.test() runs a retry after its delay: a retried task would spend one more call.
+    retry = {"retries": 1, "retry_delay": timedelta(seconds=1)}
 
     def logs(task_id, conn_id, min_records, **kwargs):
         return CentralMonitoringLogsSensor(
@@ -67,13 +70,16 @@ SENSOR_DAG = """
         logs("logs_poke_timeout", "cm_pending", 10**6, **brief)
         logs("logs_deferred_timeout", "cm_pending", 10**6, deferrable=True, **brief)
         logs("logs_soft_timeout", "cm_pending", 10**6, deferrable=True, soft_fail=True, **brief)
-        logs("logs_quota", "cm_exhausted", 1, timeout=60, **fast)
-        logs("logs_deferred_quota", "cm_exhausted", 1, timeout=60, deferrable=True, **fast)
+        logs("logs_quota", "cm_exhausted", 1, timeout=60, **fast, **retry)
+        logs(
+            "logs_deferred_quota", "cm_exhausted", 1, timeout=60, deferrable=True, **fast, **retry
+        )
+        logs("logs_soft_quota", "cm_exhausted", 1, timeout=60, soft_fail=True, **fast, **retry)
         batch("batch_poke_success", "cm_pending", timeout=60, **fast)
         batch("batch_deferred_success", "cm_pending", timeout=60, deferrable=True, **fast)
         batch("batch_poke_timeout", "cm_never", **brief)
         batch("batch_deferred_timeout", "cm_never", deferrable=True, **brief)
-        batch("batch_quota", "cm_exhausted", timeout=60, **fast)
+        batch("batch_quota", "cm_exhausted", timeout=60, **fast, **retry)
 """
 
 EXPECTED_STATES = {
@@ -84,6 +90,7 @@ EXPECTED_STATES = {
     "logs_soft_timeout": "skipped",
     "logs_quota": "failed",
     "logs_deferred_quota": "failed",
+    "logs_soft_quota": "skipped",
     "batch_poke_success": "success",
     "batch_deferred_success": "success",
     "batch_poke_timeout": "failed",
@@ -203,7 +210,8 @@ def test_the_batch_sensors_waited_for_the_files(outcome: Any) -> None:
 def test_no_poke_was_spent_past_an_exhausted_quota(outcome: Any) -> None:
     sims = outcome.sims
 
-    assert calls(sims["cm_exhausted"], SCROLL) == 2
+    # One call per task: no poke after the 429, and no Airflow retry either.
+    assert calls(sims["cm_exhausted"], SCROLL) == 3
     assert calls(sims["cm_exhausted"], BATCH_URLS) == 1
 
 
