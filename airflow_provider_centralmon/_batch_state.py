@@ -9,6 +9,7 @@ holds the wait of a task that polls in its worker instead of deferring.
 from __future__ import annotations
 
 import enum
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -76,12 +77,49 @@ def failure_text(status: BatchStatus) -> str:
     return f"{listed}{more}" or "no file detail"
 
 
+def file_list_key(status: BatchStatus) -> str:
+    """Return what identifies the listed files, URLs aside (they are new on every answer)."""
+    listed = [
+        [file.index, _json_value(file.time_range), file.record_count] for file in status.files
+    ]
+    return json.dumps(listed, sort_keys=True, default=str)
+
+
+class ReadyConfirmation:
+    """Tell when a ready answer can be trusted to list every file of the export.
+
+    The service does not say whether the urls route lists files as they are produced. When
+    asked (``confirm``), a ready answer counts only once the next check, one poll interval
+    later, lists the same files; a list that changed becomes the one to confirm.
+
+    :param confirm: ask for that second, matching answer; otherwise any ready answer counts
+    """
+
+    def __init__(self, confirm: bool) -> None:
+        self.confirm = confirm
+        self._candidate: str | None = None
+
+    def accept(self, status: BatchStatus) -> bool:
+        """Note a check's answer; return whether the export may now be downloaded."""
+        if batch_phase(status) is not BatchPhase.READY:
+            self._candidate = None
+            return False
+        if not self.confirm:
+            return True
+        key = file_list_key(status)
+        confirmed = key == self._candidate
+        self._candidate = key
+        return confirmed
+
+
 def wait_until_ready(
     check: Callable[[], BatchStatus],
     *,
     timeout_s: float,
     poll_interval_s: float,
     log: Any,
+    confirm: bool = False,
+    first: BatchStatus | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> BatchStatus:
@@ -91,17 +129,21 @@ def wait_until_ready(
     :param timeout_s: how long to wait at most, seconds
     :param poll_interval_s: time between two checks, seconds
     :param log: where each check is logged
+    :param confirm: count a ready answer only when the next check lists the same files
+        (see :class:`ReadyConfirmation`)
+    :param first: an answer already at hand, taken as the first check's
     :param sleep: waits between checks; default :func:`time.sleep`
     :param clock: monotonic seconds; default :func:`time.monotonic`
     :raises BatchError: the export failed, or was not ready in time
     """
     deadline = clock() + timeout_s
+    confirmation = ReadyConfirmation(confirm)
     checks = 0
     while True:
         checks += 1
-        status = check()
+        status = first if first is not None and checks == 1 else check()
         phase = batch_phase(status)
-        if phase is BatchPhase.READY:
+        if confirmation.accept(status):
             log.info("Batch export ready after %d checks: %s", checks, describe_progress(status))
             return status
         if phase is BatchPhase.FAILED:
@@ -117,7 +159,10 @@ def wait_until_ready(
                 f"({checks} checks, {describe_progress(status)}); a retry reconnects to it"
             )
         wait_s = min(poll_interval_s, left_s)
-        log.info("Check %d: %s; next check in %g s", checks, describe_progress(status), wait_s)
+        progress = describe_progress(status)
+        if phase is BatchPhase.READY:
+            progress += "; checking once more that no more files appear"
+        log.info("Check %d: %s; next check in %g s", checks, progress, wait_s)
         sleep(wait_s)
 
 

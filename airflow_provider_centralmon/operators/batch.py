@@ -110,6 +110,9 @@ class CentralMonitoringBatchExportOperator(
     :param max_url_refreshes: fresh sets of presigned URLs fetched at most when they expire
         during the download. Default 3.
     :param durable: keep the submitted export for retries (see above). Default True.
+    :param confirm_file_list: download only once two readiness checks in a row, one
+        ``poll_interval`` apart, list the same files, in case the service lists files as they
+        are produced. Costs one more call of the urls route per export. Default False.
     """
 
     template_fields: Sequence[str] = (*SEARCH_TEMPLATE_FIELDS, *STORAGE_TEMPLATE_FIELDS)
@@ -126,6 +129,7 @@ class CentralMonitoringBatchExportOperator(
         download_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         max_url_refreshes: int = DEFAULT_MAX_URL_REFRESHES,
         durable: bool = True,
+        confirm_file_list: bool = False,
         **kwargs: Any,
     ) -> None:
         if AIRFLOW_V_3_3_PLUS:
@@ -134,6 +138,7 @@ class CentralMonitoringBatchExportOperator(
         super().__init__(**kwargs)
         self.deferrable = _flag("deferrable", deferrable)
         self.durable = _flag("durable", durable)
+        self.confirm_file_list = _flag("confirm_file_list", confirm_file_list)
         self.poll_interval = as_seconds(poll_interval, "poll_interval")
         self.batch_timeout = as_seconds(batch_timeout, "batch_timeout")
         self.max_consecutive_failures = as_positive_count(
@@ -299,7 +304,7 @@ class CentralMonitoringBatchExportOperator(
             )
             context["ti"].xcom_push(key=BATCH_REF_XCOM_KEY, value=job.batch_ref)
 
-        if status is None or batch_phase(status) is not BatchPhase.READY:
+        if status is None or batch_phase(status) is not BatchPhase.READY or self.confirm_file_list:
             if self.deferrable:
                 self._defer_until_ready(job)
             token, hook = self._batch_token, self._current()[1]
@@ -308,6 +313,8 @@ class CentralMonitoringBatchExportOperator(
                 timeout_s=self.batch_timeout,
                 poll_interval_s=self.poll_interval,
                 log=self.log,
+                confirm=self.confirm_file_list,
+                first=status,
             )
         self._result = self._export(context, status)
         return self._result
@@ -381,6 +388,7 @@ class CentralMonitoringBatchExportOperator(
             deadline=time.time() + self.batch_timeout,
             poll_interval=self.poll_interval,
             max_consecutive_failures=self.max_consecutive_failures,
+            confirm_file_list=self.confirm_file_list,
             resume_with=job.to_json(),
         )
         self.log.info(

@@ -10,6 +10,7 @@ from typing import Any
 from airflow_provider_centralmon import _trigger_events as events
 from airflow_provider_centralmon._batch_state import (
     BatchPhase,
+    ReadyConfirmation,
     batch_phase,
     describe_progress,
     failure_text,
@@ -50,6 +51,8 @@ class CentralMonitoringBatchTrigger(BaseTrigger):
     :param poll_interval: seconds between two polls. Default 60.
     :param deadline: when to give up, in seconds since the epoch (UTC)
     :param max_consecutive_failures: failed polls in a row before giving up. Default 3.
+    :param confirm_file_list: count a ready answer only when the next poll lists the same
+        files, in case the service lists files as they are produced. Default False.
     :param resume_with: JSON data returned unchanged as ``resume_with`` in every event, for
         the task to resume with; it must hold no secret in clear. Default none.
     """
@@ -62,6 +65,7 @@ class CentralMonitoringBatchTrigger(BaseTrigger):
         deadline: float,
         poll_interval: float = 60.0,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        confirm_file_list: bool = False,
         resume_with: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # unannotated in Airflow
@@ -74,6 +78,9 @@ class CentralMonitoringBatchTrigger(BaseTrigger):
         self.max_consecutive_failures = as_positive_count(
             max_consecutive_failures, "max_consecutive_failures"
         )
+        if not isinstance(confirm_file_list, bool):
+            raise InvalidParameterError("confirm_file_list must be True or False")
+        self.confirm_file_list = confirm_file_list
         self.resume_with = None if resume_with is None else dict(resume_with)
 
     def __repr__(self) -> str:
@@ -90,6 +97,7 @@ class CentralMonitoringBatchTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "poll_interval": self.poll_interval,
                 "max_consecutive_failures": self.max_consecutive_failures,
+                "confirm_file_list": self.confirm_file_list,
                 "resume_with": self.resume_with,
             },
         )
@@ -105,6 +113,7 @@ class CentralMonitoringBatchTrigger(BaseTrigger):
 
         polls = 0
         failed_polls = FailedPolls(self.max_consecutive_failures, self.log)
+        confirmation = ReadyConfirmation(self.confirm_file_list)
         while True:
             polls += 1
             try:
@@ -118,7 +127,7 @@ class CentralMonitoringBatchTrigger(BaseTrigger):
                 return
             else:
                 failed_polls.reset()
-                event = self._event_for(status, polls)
+                event = self._event_for(status, polls, confirmation.accept(status))
                 if event is not None:
                     yield self._event(event)
                     return
@@ -135,9 +144,11 @@ class CentralMonitoringBatchTrigger(BaseTrigger):
                 return
             await self._pause(min(self.poll_interval, remaining_s))
 
-    def _event_for(self, status: BatchStatus, polls: int) -> dict[str, Any] | None:
+    def _event_for(
+        self, status: BatchStatus, polls: int, downloadable: bool
+    ) -> dict[str, Any] | None:
         phase = batch_phase(status)
-        if phase is BatchPhase.READY:
+        if downloadable:
             self.log.info("Batch export ready after %d polls: %s", polls, describe_progress(status))
             return {"status": events.SUCCESS, "files": file_summaries(status), "polls": polls}
         if phase is BatchPhase.FAILED:
@@ -147,9 +158,10 @@ class CentralMonitoringBatchTrigger(BaseTrigger):
                 "files": file_summaries(status),
                 "polls": polls,
             }
-        self.log.info(
-            "Poll %d: %s; next poll in %g s", polls, describe_progress(status), self.poll_interval
-        )
+        progress = describe_progress(status)
+        if phase is BatchPhase.READY:
+            progress += "; checking once more that no more files appear"
+        self.log.info("Poll %d: %s; next poll in %g s", polls, progress, self.poll_interval)
         return None
 
     def _event(self, payload: Mapping[str, Any]) -> TriggerEvent:

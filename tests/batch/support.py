@@ -123,6 +123,24 @@ def withhold_urls(
     return served
 
 
+def list_files_gradually(sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make the urls route list an export's files as if produced one by one, each ready.
+
+    The n-th answer about an export lists its first n files. Returns how many files each
+    answer listed, growing with each poll.
+    """
+    listed: list[int] = []
+    describe = sim.state.batches.describe
+
+    def gradually(job: Any, base_url: str, now: datetime) -> list[dict[str, Any]]:
+        entries = describe(job, base_url, now)
+        listed.append(min(job.polls, len(entries)))
+        return entries[: job.polls]
+
+    monkeypatch.setattr(sim.state.batches, "describe", gradually)
+    return listed
+
+
 def record_secrets(sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Collect every secret the simulator hands out from now on, starting with the client's.
 

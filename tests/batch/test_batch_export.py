@@ -582,6 +582,7 @@ def test_the_deferrable_task_submits_then_defers_with_a_small_trigger(
         "deadline",
         "poll_interval",
         "max_consecutive_failures",
+        "confirm_file_list",
         "resume_with",
     }
     assert kwargs["batch_ref"] == ti.xcom["batch_ref"]

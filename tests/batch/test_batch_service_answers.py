@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from starlette.responses import Response
 
-from airflow_provider_centralmon._compat import AirflowFailException
+from airflow_provider_centralmon._compat import AirflowFailException, TaskDeferred
 from airflow_provider_centralmon.exceptions import (
     BatchError,
     CentralMonitoringError,
@@ -36,6 +36,7 @@ from .support import (
     attach,
     calls,
     iter_exported,
+    list_files_gradually,
     make_context,
     past_window,
     truth,
@@ -91,6 +92,45 @@ def make_task(window: tuple[datetime, datetime], tmp_path: Any) -> Callable[...,
 
 
 # -- readiness ----------------------------------------------------------------------------------
+
+
+def test_a_file_list_still_growing_is_waited_for_when_confirmation_is_asked(
+    sim: SimulatorHandle,
+    window: tuple[datetime, datetime],
+    make_task: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    listed = list_files_gradually(sim, monkeypatch)
+
+    result = make_task(confirm_file_list=True).execute(make_context())
+
+    assert list(iter_exported(result)) == truth(sim, *window)
+    files = result["run"]["batch"]["files"]
+    # Growing by one file a poll, then once more the same list.
+    assert listed == [*range(1, files + 1), files]
+
+
+def test_a_file_list_confirmed_at_once_costs_one_more_check(
+    sim: SimulatorHandle,
+    window: tuple[datetime, datetime],
+    make_task: Callable[..., Any],
+    logs: Callable[[], str],
+) -> None:
+    result = make_task(confirm_file_list=True).execute(make_context())
+
+    assert list(iter_exported(result)) == truth(sim, *window)
+    assert calls(sim, BATCH_URLS) == 2
+    assert "checking once more" in logs()
+
+
+def test_the_deferred_wait_confirms_the_file_list_when_asked(
+    sim: SimulatorHandle, make_task: Callable[..., Any]
+) -> None:
+    with pytest.raises(TaskDeferred) as deferred:
+        make_task(deferrable=True, confirm_file_list=True).execute(make_context())
+
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["confirm_file_list"] is True
 
 
 def test_files_listed_ready_without_their_urls_are_waited_for(

@@ -9,7 +9,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from batch.support import BATCH_URLS, attach, calls, leaked, record_secrets, withhold_urls
+from batch.support import (
+    BATCH_URLS,
+    attach,
+    calls,
+    leaked,
+    list_files_gradually,
+    record_secrets,
+    withhold_urls,
+)
 
 from airflow_provider_centralmon.exceptions import InvalidParameterError
 from airflow_provider_centralmon.hooks.centralmon import CentralMonitoringHook
@@ -66,6 +74,7 @@ def test_serialize_gives_json_arguments_that_rebuild_the_trigger() -> None:
         "deadline": 1_900_000_000.5,
         "poll_interval": 30.0,
         "max_consecutive_failures": 5,
+        "confirm_file_list": False,
         "resume_with": {"a": 1},
     }
     assert json.loads(json.dumps(kwargs)) == kwargs
@@ -135,6 +144,29 @@ async def test_files_listed_ready_without_their_urls_are_still_pending(
 
     assert event["status"] == "success"
     assert event["polls"] == 4
+
+
+async def test_with_confirmation_a_growing_file_list_is_polled_until_it_stays_the_same(
+    centralmon_simulator_factory: Callable[..., SimulatorHandle], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = attach(
+        centralmon_simulator_factory(
+            applications=("atr",), span=timedelta(hours=1), batch_records_per_file=100
+        ),
+        monkeypatch,
+    )
+    _, sealed = submit(sim)
+    listed = list_files_gradually(sim, monkeypatch)
+    stepper = Stepper(make_trigger(sealed, confirm_file_list=True))
+
+    event = await stepper.run_to_event()
+
+    [job] = sim.state.batches._by_token.values()
+    assert len(job.files) >= 3
+    assert event["status"] == "success"
+    assert len(event["files"]) == len(job.files)
+    assert listed == [*range(1, len(job.files) + 1), len(job.files)]
+    assert stepper.waits == [30.0] * len(job.files)
 
 
 async def test_no_wait_reaches_past_the_deadline(pending_sim: SimulatorHandle) -> None:
