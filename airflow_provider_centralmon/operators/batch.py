@@ -488,7 +488,12 @@ class CentralMonitoringBatchExportOperator(
         }
 
     def _forget_job(self, context: Context) -> None:
-        """Drop the retry record once the export is published: a rerun submits afresh."""
+        """Drop the retry record once the export is published: a rerun submits afresh.
+
+        Limitation: a task killed after this, before Airflow records its success, submits a
+        new export on retry; the published manifest cannot tell that retry from a deliberate
+        rerun meant to fetch records that arrived late, so it is not used to skip.
+        """
         store = context.get("task_state_store") if AIRFLOW_V_3_3_PLUS else None
         if store is not None:
             store.delete(self.external_id_key)
