@@ -267,7 +267,8 @@ class CentralMonitoringBatchExportOperator(
             # check already, where a 404 is raised as a configuration error.
             if error.http_status not in _GONE_STATUSES:
                 raise
-            return self._cannot_resume("gone", f"the service no longer lists it ({error})")
+            answer = f"{error.http_status} for its token, request id {error.request_id or '-'}"
+            return self._cannot_resume("gone", f"the service no longer lists it ({answer})")
         finally:
             remember_quota(hook)
         phase = batch_phase(status)
