@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 from collections.abc import Callable, Iterator
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from starlette.responses import Response
 
+from airflow_provider_centralmon._batch_resume import JOB_MARKER_NAME
 from airflow_provider_centralmon._compat import AirflowFailException, TaskDeferred
 from airflow_provider_centralmon.exceptions import (
     BatchError,
@@ -277,6 +279,12 @@ def test_a_wrong_urls_route_fails_the_first_check_of_a_fresh_export(
     assert sim.counters()["batch_submissions"] == 1
 
 
+async def first_event(trigger: Any) -> dict[str, Any]:
+    async for event in trigger.run():
+        return dict(event.payload)
+    raise AssertionError("the trigger ended without an event")
+
+
 def delete_files_of_current_exports(sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make storage answer 404 NoSuchKey for the files of every export submitted so far."""
     gone = [job.job_id for job in sim.state.batches._by_token.values()]
@@ -312,6 +320,28 @@ def test_files_gone_from_storage_make_the_retry_submit_a_new_export(
 
     assert list(iter_exported(result)) == truth(sim, *window)
     assert sim.counters()["batch_submissions"] == 2
+
+
+def test_files_gone_after_a_deferred_wait_drop_the_retry_record(
+    sim: SimulatorHandle,
+    make_task: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    try_context: Callable[[int], dict[str, Any]],
+    tmp_path: Any,
+) -> None:
+    context = try_context(1)
+    with pytest.raises(TaskDeferred) as deferred:
+        make_task(deferrable=True).execute(context)
+    event = asyncio.run(first_event(deferred.value.trigger))
+    delete_files_of_current_exports(sim, monkeypatch)
+    store = context.get("task_state_store", StateStore())
+    assert list(tmp_path.rglob(JOB_MARKER_NAME)) or store.values
+
+    with pytest.raises(BatchError, match="gone from storage"):
+        make_task(deferrable=True).execute_complete(context, event=event)
+
+    assert not list(tmp_path.rglob(JOB_MARKER_NAME))
+    assert not store.values
 
 
 def test_without_url_renewals_left_a_missing_file_is_gone_at_once(
