@@ -4,7 +4,7 @@ Starts ``centralmon-simulator`` in a subprocess (so the server has a core of its
 fetches a token, then scrolls one application's whole day with keep-alive HTTP and prints
 records/s and MB/s: once cold (records generated on the fly) and then warm (cached).
 
-    .venv/bin/python benchmarks/bench_simulator.py [--records 300000] [--page-size 10000]
+    .venv/bin/python benchmarks/bench_simulator.py [--records 300000] [--page-size 1000]
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def scroll_all(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=300_000, help="records over all apps")
-    parser.add_argument("--page-size", type=int, default=10_000)
+    parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3, help="warm rounds to average")
     args = parser.parse_args()
 
