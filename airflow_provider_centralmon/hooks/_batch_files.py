@@ -136,8 +136,11 @@ def download_error(reply: RawReply, url: str, where: str, now: float) -> Central
     :param where: the URL as shown in messages
     :param now: current time, epoch seconds
     """
-    # S3 quotes the signature it was given in some errors (SignatureDoesNotMatch).
-    signed = [value for _, value in parse_qsl(urlsplit(url).query)]
+    # S3 quotes the signature it was given in some errors (SignatureDoesNotMatch), and the
+    # access key id alone, the first part of the credential scope.
+    query = parse_qsl(urlsplit(url).query)
+    signed = [value for _, value in query]
+    signed += [value.split("/", 1)[0] for key, value in query if key == "X-Amz-Credential"]
     detail = describe_body(reply, (urlsplit(url).query, *signed))
     expires_at = presigned_expiry(url)
     expired = expires_at is not None and expires_at.timestamp() <= now

@@ -168,12 +168,16 @@ def request_secrets(headers: Mapping[str, str] | None, body: Any) -> tuple[str, 
     return tuple(secret for secret in found if secret)
 
 
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
 def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
     """Return every spelling in which a reply may echo the secrets, longest first.
 
     As sent, JSON-escaped (with or without ``/`` written ``\\/``, non-ASCII raw or as
-    ``\\u`` escapes), URL-encoded (form or path style) and HTML-escaped. A value shorter than
-    :data:`MIN_SECRET_CHARS` is no credential, and blanking it would garble the message.
+    ``\\u`` escapes), URL-encoded (form or path style, upper or lower case hex) and
+    HTML-escaped. A value shorter than :data:`MIN_SECRET_CHARS` is no credential, and
+    blanking it would garble the message.
     """
     forms: set[str] = set()
     for secret in secrets:
@@ -181,7 +185,10 @@ def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
             continue
         escaped = {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
         forms.update(escaped, (form.replace("/", "\\/") for form in escaped))
-        forms.update({secret, quote(secret, safe=""), quote_plus(secret), html.escape(secret)})
+        encoded = {quote(secret, safe=""), quote(secret, safe="/"), quote_plus(secret)}
+        # Percent escapes are case-insensitive: some servers write %2f where Python writes %2F.
+        encoded |= {_PERCENT_ESCAPE.sub(lambda m: m.group(0).lower(), form) for form in encoded}
+        forms.update(encoded, {secret, html.escape(secret)})
     return tuple(sorted(forms, key=len, reverse=True))
 
 

@@ -311,7 +311,9 @@ class CentralMonitoringHook(BaseHook, HookCore):
         fallback = self._fallback_route(settings, operation, route)
         if reply.status == 404 and fallback:
             fallback_reply = self._authorized_post(settings, fallback, outgoing)
-            if fallback_reply.status != 404:
+            # Only a success proves the fallback is the route: a gateway answers 403 for a
+            # path it does not know, which must not hide the 404 of the documented route.
+            if 200 <= fallback_reply.status < 300:
                 self._remember_route(settings, operation, route, fallback, fallback_reply.status)
                 route, reply = fallback, fallback_reply
         elapsed_s = time.perf_counter() - started

@@ -10,8 +10,8 @@ from hook_fakes import FakeService, Reply
 
 from airflow_provider_centralmon.exceptions import (
     AuthenticationError,
+    CentralMonitoringError,
     InvalidParameterError,
-    PermissionDeniedError,
     ProtocolError,
     QuotaExhaustedError,
     ServiceError,
@@ -210,8 +210,10 @@ async def test_async_fallback_route_is_remembered_only_when_it_works(
 ) -> None:
     service.on("/v1/logs/batch/status", Reply.json({"message": "Forbidden"}, 403), PENDING)
 
-    with pytest.raises(PermissionDeniedError):
+    # The fallback's 403 does not hide the 404 of the documented route.
+    with pytest.raises(CentralMonitoringError) as caught:
         await make_async_hook().get_batch_files("t")
+    assert caught.value.http_status == 404
     await make_async_hook().get_batch_files("t")
     await make_async_hook().get_batch_files("t")
 

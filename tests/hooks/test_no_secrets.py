@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -219,6 +220,51 @@ def test_an_s3_error_quoting_the_signature_does_not_show_it(
         list(make_hook().iter_batch_file(f"{API}/f.json?X-Amz-Signature={SIGNATURE}"))
 
     assert SIGNATURE not in str(caught.value)
+    assert "SignatureDoesNotMatch" in str(caught.value)
+
+
+def lower_escapes(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda escape: escape.group(0).lower(), text)
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        lambda secret: lower_escapes(quote(secret, safe="")),
+        lambda secret: quote(secret, safe="/"),
+        lambda secret: lower_escapes(quote(secret, safe="/")),
+    ],
+)
+def test_a_batch_token_echoed_url_encoded_in_any_case_is_blanked(
+    make_hook: Callable[..., Any], service: FakeService, spelling: Callable[[str], str]
+) -> None:
+    secret = "ABC/DEF+GHI=JKL"
+    echoed = spelling(secret)
+    service.on("/v1/logs/batch/urls", Reply.json({"detail": f"unknown batch token {echoed}"}, 400))
+
+    with pytest.raises(CentralMonitoringError) as caught:
+        make_hook(max_retries=0).get_batch_files(secret)
+
+    assert echoed not in str(caught.value)
+    assert "unknown batch token ***" in str(caught.value)
+
+
+def test_an_s3_error_quoting_the_access_key_id_does_not_show_it(
+    make_hook: Callable[..., Any], service: FakeService
+) -> None:
+    key_id = "ASIAQEXAMPLEKEY12345"
+    credential = f"{key_id}/20261204/ap-southeast-2/s3/aws4_request"
+    body = (
+        "<Error><Code>SignatureDoesNotMatch</Code>"
+        f"<AWSAccessKeyId>{key_id}</AWSAccessKeyId></Error>"
+    )
+    service.on("/f.json", Reply(403, body.encode(), {"content-type": "application/xml"}))
+    url = f"{API}/f.json?X-Amz-Credential={quote(credential, safe='')}&X-Amz-Signature={SIGNATURE}"
+
+    with pytest.raises(CentralMonitoringError) as caught:
+        list(make_hook().iter_batch_file(url))
+
+    assert key_id not in str(caught.value)
     assert "SignatureDoesNotMatch" in str(caught.value)
 
 

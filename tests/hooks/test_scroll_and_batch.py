@@ -553,6 +553,22 @@ def test_a_fallback_that_fails_is_not_remembered(
     ]
 
 
+@pytest.mark.parametrize("status", [403, 500])
+def test_a_failing_fallback_leaves_the_404_of_the_documented_route(
+    make_hook: Callable[..., Any], service: FakeService, status: int
+) -> None:
+    # A gateway answers 403 for a path it does not know; the export's 404 must not hide
+    # behind it, since a batch export that answers 404 is one the service forgot.
+    service.on("/v1/logs/batch/urls", Reply.json({"detail": "batch not found"}, 404))
+    service.on("/v1/logs/batch/status", Reply.json({"message": "Forbidden"}, status))
+
+    with pytest.raises(CentralMonitoringError) as caught:
+        make_hook(max_retries=0).get_batch_files("forgotten")
+
+    assert caught.value.http_status == 404
+    assert "/v1/logs/batch/urls" in str(caught.value)
+
+
 def test_a_remembered_fallback_never_overrides_an_explicit_route(
     make_hook: Callable[..., Any], make_conn: Callable[..., str], service: FakeService
 ) -> None:
