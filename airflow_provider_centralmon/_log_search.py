@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_centralmon._query import LogQuery, is_templated
+from airflow_provider_centralmon._query import LogQuery, is_templated, resolved_at_run_time
 from airflow_provider_centralmon._quota_memory import check_quota_floor, remember_quota
 from airflow_provider_centralmon._records import DEFAULT_TIMESTAMP_FIELD, unwrap_record
 from airflow_provider_centralmon._window import (
@@ -464,16 +464,6 @@ def data_interval_of(
 
 def _literal_or_deferred(value: Any) -> Any:
     return _DEFERRED if resolved_at_run_time(value) else value
-
-
-def resolved_at_run_time(value: object) -> bool:
-    """Whether ``value`` is only known when the task runs: an ``XComArg`` or the like.
-
-    Airflow resolves such values (everything with a ``resolve`` method, on 2.11 and 3)
-    before rendering; anything else given to an operator is a literal and can be checked
-    when the DAG is parsed.
-    """
-    return callable(getattr(value, "resolve", None)) and not isinstance(value, str | Mapping)
 
 
 def _check_bound_types(**bounds: object) -> None:

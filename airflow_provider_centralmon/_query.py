@@ -42,6 +42,23 @@ def is_templated(value: object) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
+def resolved_at_run_time(value: object) -> bool:
+    """Whether ``value`` is only known when the task runs: an ``XComArg`` or the like.
+
+    Airflow resolves such values (everything with ``resolve`` and ``iter_references``
+    methods, on 2.11 and 3) before rendering; anything else given to an operator is a
+    literal and can be checked when the DAG is parsed.
+    """
+    # Both methods, since paths have a resolve method too, of another meaning.
+    deferred = all(callable(getattr(value, name, None)) for name in ("resolve", "iter_references"))
+    return deferred and not isinstance(value, str | Mapping)
+
+
+def known_later(value: object) -> bool:
+    """Whether ``value`` is a Jinja template or resolved at run time: checked only then."""
+    return is_templated(value) or resolved_at_run_time(value)
+
+
 @dataclass(frozen=True)
 class LogQuery:
     """What to search for, without the time range.

@@ -43,7 +43,7 @@ from airflow_provider_centralmon._output import (
     export_directory,
     file_in_the_way,
 )
-from airflow_provider_centralmon._query import is_templated
+from airflow_provider_centralmon._query import is_templated, known_later, resolved_at_run_time
 from airflow_provider_centralmon._window import parse_choice
 from airflow_provider_centralmon.exceptions import InvalidParameterError
 
@@ -310,7 +310,7 @@ def asset_uri(path: ObjectStoragePath | str) -> str:
 
 
 def _asset_of(output_path: ObjectStoragePath | str) -> Asset | None:
-    if is_templated(output_path):
+    if known_later(output_path):
         return None
     return Asset(uri=asset_uri(output_path))
 
@@ -328,6 +328,9 @@ def _checked_output_path(value: object, *, rendered: bool) -> ObjectStoragePath 
     if isinstance(value, ObjectStoragePath):
         _check_location(str(value))
         return value
+    if not rendered and resolved_at_run_time(value):
+        # An XComArg: its value is checked like a template's once the task renders it.
+        return value  # type: ignore[return-value]
     if not isinstance(value, str) or not value.strip():
         raise InvalidParameterError(
             "output_path must be an ObjectStoragePath or a URL such as "

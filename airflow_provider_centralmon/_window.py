@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from airflow_provider_centralmon._query import known_later
 from airflow_provider_centralmon._records import (
     DEFAULT_TIMESTAMP_FIELD,
     make_time_reader,
@@ -54,7 +55,6 @@ DEFAULT_CLOCK_SKEW_MARGIN = timedelta(minutes=5)
 # fetch records to trim, and one far larger overflows the datetime arithmetic.
 MAX_CLOCK_SKEW_MARGIN = timedelta(days=1)
 
-_TEMPLATE_MARKERS = ("{{", "{%")
 _ONE_MINUTE = timedelta(minutes=1)
 _ISO_EXAMPLE = "2026-12-01T10:00:00Z"
 
@@ -159,7 +159,7 @@ def check_window_arguments(
     """
     _check_form(start, end, time_range)
     if time_range is not None:
-        if not _is_deferred(time_range):
+        if not known_later(time_range):
             _checked_time_range(time_range)
         return
 
@@ -167,18 +167,10 @@ def check_window_arguments(
     literal = {
         name: parse_window_bound(value, name=name)
         for name, value in bounds.items()
-        if isinstance(value, datetime | str) and not _is_deferred(value)
+        if isinstance(value, datetime | str) and not known_later(value)
     }
     if len(literal) == 2:
         _check_order(literal["start"], literal["end"], explicit=True)
-
-
-def _is_deferred(value: object) -> bool:
-    # A Jinja string, or an object Airflow resolves at run time, such as an XComArg: anything
-    # with a resolve method. Other values are literals, checked now.
-    if isinstance(value, str):
-        return any(marker in value for marker in _TEMPLATE_MARKERS)
-    return callable(getattr(value, "resolve", None))
 
 
 def _check_form(start: object, end: object, time_range: object) -> None:

@@ -17,9 +17,8 @@ from airflow_provider_centralmon._log_search import (
     DEFAULT_CONN_ID,
     checked_conn_id,
     checked_floor,
-    resolved_at_run_time,
 )
-from airflow_provider_centralmon._query import is_templated
+from airflow_provider_centralmon._query import is_templated, resolved_at_run_time
 from airflow_provider_centralmon._quota_memory import check_quota_floor, remember_quota
 from airflow_provider_centralmon.exceptions import InvalidParameterError
 from airflow_provider_centralmon.hooks.centralmon import CentralMonitoringHook

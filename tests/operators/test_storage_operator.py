@@ -133,6 +133,27 @@ def test_declared_outlets_are_kept_and_not_doubled() -> None:
     assert [outlet.uri for outlet in task.outlets] == ["s3://elsewhere/x", "s3://my-bucket/logs"]
 
 
+def test_an_output_path_from_xcom_is_checked_when_the_task_runs() -> None:
+    # The template field takes an XComArg like any other: resolved (and checked) at run time.
+    try:
+        from airflow.sdk import DAG, task
+    except ImportError:  # Airflow 2.11
+        from airflow import DAG
+        from airflow.decorators import task
+
+    @task
+    def where() -> str:
+        return "file:///tmp/centralmon"
+
+    with DAG(dag_id="xcom_output_path", schedule=None):
+        export = CentralMonitoringLogsToStorageOperator(
+            task_id="export", application="atr", output_path=where()
+        )
+
+    assert export.output_asset() is None
+    assert list(export.upstream_task_ids) == ["where"]
+
+
 def test_a_templated_output_path_declares_no_asset() -> None:
     task = storage_operator("s3://conn@bucket/{{ ds }}")
 
