@@ -209,7 +209,8 @@ def print_next_steps() -> None:
     listing = f"ls -R {relative(EXPORTS)}"
     print(
         "\nNext:\n"
-        f"  {'make demo':<24}run again: the same hour is replaced, a newer hour is added\n"
+        f"  {'make demo':<24}run again: the same hour is replaced; a newer one is added\n"
+        f"  {'':<24}once it has ended\n"
         f"  {listing:<24}every export so far (the Airflow home is {relative(AIRFLOW_HOME)})\n"
         "  Against the real service, set AIRFLOW_CONN_CENTRALMON_DEFAULT to your client id and\n"
         "  secret, and the Airflow Variable centralmon_export_path to where the files go\n"
